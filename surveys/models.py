@@ -1,0 +1,1 @@
+"""Surveys, invitations and responses."""

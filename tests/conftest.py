@@ -1,0 +1,76 @@
+"""Suite-wide fixtures and the rule that PostgreSQL/Redis tests never silently skip in CI."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from django.db import connection
+
+from tests import factories
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _redis_available() -> bool:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        message = "needs PostgreSQL: set DATABASE_URL=postgres://…"
+        if IN_CI:
+            pytest.fail(message + " (CI is set, so this fails instead of skipping)")
+        pytest.skip(message)
+    if item.get_closest_marker("redis") and not _redis_available():
+        message = "needs Redis: set REDIS_URL=redis://… to a running server"
+        if IN_CI:
+            pytest.fail(message + " (CI is set, so this fails instead of skipping)")
+        pytest.skip(message)
+
+
+@dataclass
+class Clinic:
+    """A small clinic: one Chicago location, one provider working weekdays 08-17, lunch 12-13."""
+
+    location: object
+    specialty: object
+    provider: object
+    visit: object
+    patient: object
+
+    def next_weekday(self, weekday: int = 0, weeks_ahead: int = 1) -> date:
+        today = date.today()
+        return today + timedelta(days=(weekday - today.weekday()) % 7 + 7 * weeks_ahead)
+
+    def at(self, day: date, clock: time) -> datetime:
+        return datetime.combine(day, clock, tzinfo=self.location.zone)
+
+
+@pytest.fixture
+def clinic(db) -> Clinic:
+    location = factories.LocationFactory(name="Riverside")
+    specialty = factories.SpecialtyFactory(name="Family Medicine")
+    provider = factories.ProviderFactory(
+        specialty=specialty, locations=[location], first_name="Elena", last_name="Ortiz"
+    )
+    for weekday in range(5):
+        hours = factories.WorkingHoursFactory(provider=provider, location=location, weekday=weekday)
+        hours.breaks.create(start_time=time(12), end_time=time(13), label="Lunch")
+    visit = factories.AppointmentTypeFactory(
+        name="Follow-up", duration_minutes=30, buffer_after_minutes=10, specialties=[specialty]
+    )
+    patient = factories.PatientFactory(
+        home_location=location, first_name="Ana", last_name="Quintero"
+    )
+    return Clinic(location, specialty, provider, visit, patient)
