@@ -151,6 +151,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 HEARTBEAT_INTERVAL_S = env_int("HEARTBEAT_INTERVAL", 60, minimum=5)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "comms.tasks.heartbeat", "schedule": float(HEARTBEAT_INTERVAL_S)},
+    # The outbox sweep: due messages, retries and rows whose worker died.
+    "dispatch-due": {
+        "task": "comms.tasks.dispatch_due",
+        "schedule": float(env_int("OUTBOX_SWEEP_INTERVAL", 30, minimum=1)),
+    },
 }
 
 # --- Delivery channels --------------------------------------------------------------------------
@@ -170,6 +175,11 @@ else:
     EMAIL_USE_TLS, EMAIL_USE_SSL = _email.use_tls, _email.use_ssl
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 15, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Clinic Comms <noreply@clinic.example>")
+# twilio: real SMS; file: one JSON line per message in SMS_FILE_PATH (the embedded demo);
+# disabled: SMS are skipped with that reason.
+SMS_BACKEND = env_str("SMS_BACKEND", "twilio" if TWILIO_ACCOUNT_SID else "file")
+if SMS_BACKEND not in {"twilio", "file", "disabled"}:
+    raise ImproperlyConfigured(f"SMS_BACKEND={SMS_BACKEND!r}: use twilio, file or disabled.")
 # Where the demo's console/file SMS channel writes one JSON line per message.
 SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "outbox-sms.jsonl"))
 

@@ -4,8 +4,9 @@ Permissions are normally created after all migrations; create them here first so
 be filled on a fresh database. Later apps extend the groups in their own migrations.
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from scheduling.migrations import _groups
 
 FRONT_DESK = {
     "patient": ["add", "change", "view"],
@@ -33,23 +34,11 @@ MANAGER_EXTRA = {
 }
 
 
-def grant(apps, group_name: str, app_label: str, spec: dict[str, list[str]]) -> None:
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name=group_name)
-    codenames = [f"{action}_{model}" for model, actions in spec.items() for action in actions]
-    perms = Permission.objects.filter(content_type__app_label=app_label, codename__in=codenames)
-    group.permissions.add(*perms)
-
-
 def create_groups(apps, schema_editor):
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    grant(apps, "Front desk", "scheduling", FRONT_DESK)
-    grant(apps, "Manager", "scheduling", FRONT_DESK)
-    grant(apps, "Manager", "scheduling", MANAGER_EXTRA)
+    _groups.ensure_permissions(apps)
+    _groups.grant(apps, "Front desk", "scheduling", FRONT_DESK)
+    _groups.grant(apps, "Manager", "scheduling", FRONT_DESK)
+    _groups.grant(apps, "Manager", "scheduling", MANAGER_EXTRA)
 
 
 class Migration(migrations.Migration):

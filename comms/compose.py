@@ -1,0 +1,59 @@
+"""Turn facts into the words a patient reads, through the writer (templates or LLM variants)."""
+
+from __future__ import annotations
+
+import functools
+
+from comms.drafts import Segment
+from comms.writer import Writer, WriteRequest, WrittenMessage
+from scheduling.models import AppointmentType, Patient
+
+
+@functools.cache
+def writer() -> Writer:
+    """The process's writer: templates, plus approved LLM variants where comms.approvals has
+    them (installed by comms.approvals.install_writer at start-up)."""
+    return Writer()
+
+
+def set_writer(new: Writer) -> None:
+    writer.cache_clear()
+    functools.update_wrapper(writer, lambda: new)  # keeps the cached accessor's name
+
+
+def segment_for(
+    purpose: str, channel: str, language: str, appointment_type: AppointmentType | None = None
+) -> Segment:
+    """The non-identifying description of a message, the key for variants and approvals."""
+    if appointment_type is None:
+        return Segment(purpose=purpose, language=language, appointment_type="any", channel=channel)
+    prep = (appointment_type.preparation_instructions_es if language == "es" else "") or (
+        appointment_type.preparation_instructions
+    )
+    return Segment(
+        purpose=purpose,
+        language=language,
+        appointment_type=appointment_type.name,
+        channel=channel,
+        visit=appointment_type.visit_kind,
+        prep=prep,
+    )
+
+
+def compose(
+    patient: Patient,
+    purpose: str,
+    channel: str,
+    facts: dict[str, str],
+    appointment_type: AppointmentType | None = None,
+) -> WrittenMessage:
+    language = patient.preferred_language if patient.preferred_language in ("en", "es") else "en"
+    segment = segment_for(purpose, channel, language, appointment_type)
+    return writer().write(WriteRequest(segment=segment, facts=facts))
+
+
+def source_label(written: WrittenMessage) -> str:
+    if written.source == "llm":
+        return f"llm:{written.variant_id}"
+    suffix = f" (fallback: {written.fallback_reason})" if written.fallback_reason else ""
+    return f"template:{written.template_name}{suffix}"[:80]
