@@ -209,4 +209,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # urllib3 logs full URLs at DEBUG, and Twilio's list URLs carry the patient's number.
+    "loggers": {"urllib3": {"level": "WARNING"}, "twilio": {"level": "WARNING"}},
 }

@@ -243,6 +243,10 @@ class AppointmentAdmin(admin.ModelAdmin):
     actions = ["confirm_selected", "cancel_selected", "mark_completed", "mark_no_show"]
     list_per_page = 50
 
+    def get_inline_instances(self, request, obj=None):
+        # A visit being booked has no history or messages yet.
+        return super().get_inline_instances(request, obj) if obj else []
+
     def get_fields(self, request, obj=None):
         fields = [
             "patient",
