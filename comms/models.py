@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from scheduling.models import Appointment, AppointmentType, Location, Patient
+from scheduling.models import Appointment, AppointmentType, Location, Patient, Provider
 
 
 class Channel(models.TextChoices):
@@ -287,3 +287,166 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"heartbeat {self.beat_at:%Y-%m-%d %H:%M:%S} from {self.worker or '?'}"
+
+
+class SlotRelease(models.Model):
+    """A slot freed by a cancellation, offered to the waitlist until someone takes it.
+
+    Claims lock this row, so the first claim wins and later ones see it filled.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        FILLED = "filled", "Filled"
+        EXPIRED = "expired", "Expired"
+
+    cancelled_appointment = models.OneToOneField(
+        Appointment, on_delete=models.CASCADE, related_name="release"
+    )
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+")
+    start = models.DateTimeField()
+    end = models.DateTimeField(help_text="End of the freed time, buffer included.")
+    state = models.CharField(
+        max_length=10, choices=State.choices, default=State.OPEN, db_index=True
+    )
+    filled_by = models.ForeignKey(
+        Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"freed slot #{self.pk} ({self.state})"
+
+
+class WaitlistOffer(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        OPEN = "open", "Offered"
+        CLAIMED = "claimed", "Claimed (booked)"
+        TAKEN = "taken", "Taken by someone else"
+        EXPIRED = "expired", "Expired"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    release = models.ForeignKey(SlotRelease, on_delete=models.CASCADE, related_name="offers")
+    request = models.ForeignKey(
+        "scheduling.AppointmentRequest", on_delete=models.CASCADE, related_name="offers"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="offers")
+    rank = models.PositiveSmallIntegerField(help_text="1 = best candidate.")
+    batch = models.PositiveSmallIntegerField(default=1)
+    start = models.DateTimeField()
+    reason = models.CharField(max_length=300, blank=True)
+    state = models.CharField(
+        max_length=10, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    message = models.ForeignKey(
+        OutboundMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    offered_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    booked_appointment = models.ForeignKey(
+        Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["release", "rank"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["release", "request"], name="one_offer_per_request_per_slot"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"offer #{self.pk} ({self.state})"
+
+
+class VariantStatus(models.TextChoices):
+    DRAFT = "draft", "Waiting for approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected by staff"
+    INVALID = "invalid", "Failed validation"
+    RETIRED = "retired", "Retired"
+
+
+class MessageVariant(models.Model):
+    """LLM-written wording for one segment, with placeholders; used only once approved."""
+
+    segment_key = models.CharField(max_length=32, db_index=True)
+    purpose = models.CharField(max_length=20)
+    language = models.CharField(max_length=2)
+    appointment_type = models.CharField(max_length=100)
+    channel = models.CharField(max_length=10)
+    tone = models.CharField(max_length=20, default="warm")
+    visit = models.CharField(max_length=10, default="any")
+    body = models.TextField(blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    rejected_body = models.TextField(blank=True)
+    rejections = models.JSONField(default=list, blank=True)
+    prompt_version = models.CharField(max_length=40)
+    model_name = models.CharField(max_length=80, blank=True)
+    variant_hash = models.CharField(max_length=40, blank=True)
+    status = models.CharField(
+        max_length=10, choices=VariantStatus.choices, default=VariantStatus.DRAFT, db_index=True
+    )
+    auto_approved = models.BooleanField(default=False)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["segment_key"],
+                condition=Q(status="approved"),
+                name="one_approved_variant_per_segment",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}/{self.language}/{self.channel} variant #{self.pk} ({self.status})"
+
+
+class LLMCall(models.Model):
+    """One call to the LLM: what for, how long, how many tokens, what came of it."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=20, help_text="message_variant or survey_questions")
+    segment_key = models.CharField(max_length=32, blank=True)
+    model_name = models.CharField(max_length=80, blank=True)
+    prompt_version = models.CharField(max_length=40, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=40, help_text="accepted, or the rejection code.")
+    variant = models.ForeignKey(
+        MessageVariant, on_delete=models.SET_NULL, null=True, blank=True, related_name="calls"
+    )
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = "LLM call"
+
+    def __str__(self) -> str:
+        return f"LLM {self.kind} {self.outcome} ({self.latency_ms} ms)"
+
+
+class PurposeApproval(models.Model):
+    """A Manager marked this purpose low-risk: its valid drafts are approved automatically."""
+
+    purpose = models.CharField(max_length=20, unique=True)
+    auto_approve = models.BooleanField(default=False)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    set_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {'auto' if self.auto_approve else 'manual'} approval"
