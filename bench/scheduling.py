@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--instance", type=Path, action="append", help="JSON instance file")
     ap.add_argument("--time-limit", type=float, default=10.0, help="optimiser seconds")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--work-limit", type=float, default=None, help="optimiser work units (default: calibrated)"
+    )
     ap.add_argument("--json", action="store_true", help="end with one JSON line per run")
     ap.add_argument("--no-latency", action="store_true", help="skip suggest/back-fill p95")
     args = ap.parse_args(argv)
@@ -109,10 +112,22 @@ def main(argv: list[str] | None = None) -> int:
             instances.append(inst)
     lines = []
     head = f"{'instance':28} {'load':>5} {'method':10} {'objective':>10} {'gap%':>6} {'x ff':>6}"
-    print(head + f" {'placed':>9} {'by urgency 1..5':34} {'pref':>5} {'cont':>5} {'sec':>6}")
+    print(
+        head + f" {'placed':>9} {'by urgency 1..5':34} {'pref':>5} {'cont':>5} {'sec':>6}"
+        f" {'cpu':>6} status"
+    )
     for inst in instances:
+        cpu0 = time.process_time()
         ff = first_fit(inst.clinic, inst.requests)
-        opt = optimize(inst.clinic, inst.requests, time_limit=args.time_limit, seed=args.seed)
+        cpu1 = time.process_time()
+        opt = optimize(
+            inst.clinic,
+            inst.requests,
+            time_limit=args.time_limit,
+            seed=args.seed,
+            work_limit=args.work_limit,
+        )
+        cpu = {"first_fit": cpu1 - cpu0, "optimizer": time.process_time() - cpu1}
         load_ = inst.load
         for res in (ff, opt):
             gap = max(0.0, (opt.bound - res.objective) / opt.bound) if opt.bound > 0 else 0.0
@@ -123,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{inst.name[:28]:28} {load_:5.2f} {res.method:10} {res.objective:10d} "
                 f"{gap * 100:6.2f} {ratio:6.3f} {len(res.assignments):4d}/{len(inst.requests):<4d} "
                 f"{urg:34} {rates['preference_rate']:5.2f} {rates['continuity_rate']:5.2f} "
-                f"{res.seconds:6.2f}"
+                f"{res.seconds:6.2f} {cpu[res.method]:6.2f} {res.status}"
             )
             lines.append(
                 {
@@ -135,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                     "gap": round(gap, 5),
                     "scheduled": len(res.assignments),
                     "seconds": round(res.seconds, 3),
+                    "cpu_seconds": round(cpu[res.method], 3),
                     "status": res.status,
+                    "iterations": res.iterations,
                 }
             )
         sys.stdout.flush()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from scheduling import services
+from scheduling.admin_planning import PlanningAdminMixin
 from scheduling.forms import AppointmentForm, AppointmentRequestForm, CancelForm
 from scheduling.models import (
     Appointment,
@@ -368,7 +369,7 @@ class AppointmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(AppointmentRequest)
-class AppointmentRequestAdmin(admin.ModelAdmin):
+class AppointmentRequestAdmin(PlanningAdminMixin, admin.ModelAdmin):
     form = AppointmentRequestForm
     list_display = [
         "patient",

@@ -117,3 +117,55 @@ def test_no_requests_at_all():
     inst = generate(providers=2, days=1, requests=0, seed=1)
     res = optimize(inst.clinic, [], **FAST)
     assert res.assignments == () and res.status == "empty"
+
+
+def _reference_first_fit(inst):
+    """First-fit written directly on `candidate_starts` (the definition of the baseline)."""
+    from scheduling.batch import Placed, Problem
+    from scheduling.suggest import DEFAULT_WEIGHTS, candidate_starts
+
+    pb = Problem(inst.clinic, inst.requests, DEFAULT_WEIGHTS)
+    plan = pb.new_plan()
+    for i in pb.preps:
+        cands = candidate_starts(pb.preps[i], plan.free, pb.patient_busy(plan, i))
+        if cands:
+            t, pid, blk, part = min(cands, key=lambda c: (c[0], pb.rank[c[1]]))
+            pb.place(plan, i, Placed(pid, t, blk, part, pb.points(i, pid, blk, part)))
+    return pb.objective(plan), {pb.requests[i].id: pl.start for i, pl in plan.at.items()}
+
+
+def test_first_fit_matches_its_definition():
+    from scheduling.slots import to_minute
+
+    for seed, grid, existing in ((2, 15, 0), (5, 5, 40)):
+        inst = generate(providers=4, days=3, requests=140, seed=seed, grid=grid, existing=existing)
+        objective, starts = _reference_first_fit(inst)
+        ff = first_fit(inst.clinic, inst.requests)
+        assert ff.objective == objective
+        assert {a.request_id: to_minute(a.start) for a in ff.assignments} == starts
+
+
+def test_lp_bound_by_column_generation_equals_the_full_lp():
+    from ortools.linear_solver import pywraplp
+
+    from scheduling.batch import Problem
+    from scheduling.lp_bound import columns, upper_bound
+    from scheduling.suggest import DEFAULT_WEIGHTS
+
+    inst = generate(providers=4, days=3, requests=150, seed=11, grid=5, existing=30)
+    pb = Problem(inst.clinic, inst.requests, DEFAULT_WEIGHTS)
+    room, cols = columns(pb)
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    rows = {r: lp.Constraint(0, c) for r, c in room.items()}
+    once = {i: lp.Constraint(0, 1) for i in pb.preps}
+    for i, _key, row, pts in cols:
+        x = lp.NumVar(0, 1, "")
+        once[i].SetCoefficient(x, 1)
+        rows[row].SetCoefficient(x, -(-pb.preps[i].length // pb.base.grid))
+        lp.Objective().SetCoefficient(x, pts)
+    lp.Objective().SetMaximization()
+    assert lp.Solve() == pywraplp.Solver.OPTIMAL
+    bound, taken, _pull, capped = upper_bound(pb, 60.0)
+    assert not capped and taken
+    assert bound >= lp.Objective().Value() - 1e-6
+    assert bound - lp.Objective().Value() <= 1e-4 * bound
