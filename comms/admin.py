@@ -268,3 +268,6 @@ for model, inline in ((Appointment, MessageInline), (Patient, PatientMessageInli
     model_admin = admin.site._registry.get(model)
     if model_admin is not None and inline not in model_admin.inlines:
         model_admin.inlines = [*model_admin.inlines, inline]
+
+import comms.llm_admin  # noqa: E402, F401 - registers the LLM variant approval admins
+from comms import offer_admin  # noqa: E402, F401 - registers the waitlist offer admins

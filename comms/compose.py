@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import functools
-
 from comms.drafts import Segment
 from comms.writer import Writer, WriteRequest, WrittenMessage
 from scheduling.models import AppointmentType, Patient
 
+_writer: Writer | None = None
 
-@functools.cache
+
 def writer() -> Writer:
-    """The process's writer: templates, plus approved LLM variants where comms.approvals has
-    them (installed by comms.approvals.install_writer at start-up)."""
-    return Writer()
+    """The process's writer: templates, plus approved LLM variants (comms.approvals). It never
+    calls an LLM: drafting happens offline, and only approved wording reaches patients."""
+    global _writer
+    if _writer is None:
+        from comms.approvals import ApprovedWriter  # here: comms.approvals imports this module
+
+        _writer = ApprovedWriter()
+    return _writer
 
 
-def set_writer(new: Writer) -> None:
-    writer.cache_clear()
-    functools.update_wrapper(writer, lambda: new)  # keeps the cached accessor's name
+def set_writer(new: Writer | None) -> None:
+    """Replace the process's writer (None: back to the default on next use)."""
+    global _writer
+    _writer = new
 
 
 def segment_for(

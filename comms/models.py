@@ -300,8 +300,9 @@ class SlotRelease(models.Model):
         FILLED = "filled", "Filled"
         EXPIRED = "expired", "Expired"
 
-    cancelled_appointment = models.OneToOneField(
-        Appointment, on_delete=models.CASCADE, related_name="release"
+    # A visit moved and later cancelled frees two different times: one release for each.
+    cancelled_appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="releases"
     )
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
     location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="+")
@@ -317,6 +318,11 @@ class SlotRelease(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cancelled_appointment", "start"], name="one_release_per_freed_time"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"freed slot #{self.pk} ({self.state})"

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -24,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from comms import consent
-from comms.channels.base import ChannelDisabled, DeliveryError, OutgoingMessage
+from comms.channels.base import Channel, ChannelDisabled, DeliveryError, OutgoingMessage
 from comms.delivery import channel_for
 from comms.models import (
     TRANSACTIONAL_PURPOSES,
@@ -157,6 +158,20 @@ def claim_due(limit: int = SKIP_LOCKED_BATCH) -> list[int]:
                 updated_at=now,
             )
     return ids
+
+
+def release_claims(ids: list[int]) -> int:
+    """Give back rows claimed but never attempted (the sweep ran out of time); returns count.
+
+    Only rows still `sending` under a live lease are touched: a live lease means no one else
+    can have claimed them, and no send was started, so the attempt is handed back too.
+    """
+    if not ids:
+        return 0
+    now = timezone.now()
+    return OutboundMessage.objects.filter(
+        pk__in=ids, status=Status.SENDING, lease_until__gt=now
+    ).update(status=Status.QUEUED, lease_until=None, attempts=F("attempts") - 1, updated_at=now)
 
 
 def release_expired_leases() -> int:
@@ -304,8 +319,12 @@ def _ics(message: OutboundMessage) -> bytes | None:
     )
 
 
-def deliver(message: OutboundMessage) -> str:
-    """Send one claimed row (status sending) and record what happened; returns the new status."""
+def deliver(message: OutboundMessage, channels: Callable[[str], Channel] | None = None) -> str:
+    """Send one claimed row (status sending) and record what happened; returns the new status.
+
+    `channels` maps a channel name to the object that sends it (default: the process-wide
+    `channel_for`); a thread sending in parallel passes its own.
+    """
     now = timezone.now()
     decision = gate(message, now)
     if decision.action in {"skip", "cancel"}:
@@ -330,7 +349,7 @@ def deliver(message: OutboundMessage) -> str:
             )
         return Status.QUEUED
     try:
-        channel = channel_for(message.channel)
+        channel = (channels or channel_for)(message.channel)
     except ChannelDisabled as exc:
         if _finish(message, status=Status.SKIPPED, reason=str(exc), lease_until=None):
             event(message.pk, "skipped", str(exc))

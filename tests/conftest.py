@@ -13,6 +13,9 @@ from tests import factories
 
 IN_CI = bool(os.environ.get("CI"))
 
+# Suite-wide: no prompt a test sends to the fake LLM may carry a fixture patient's identifier.
+pytest_plugins = ["tests.fakes.llm_guard"]
+
 
 def _redis_available() -> bool:
     url = os.environ.get("REDIS_URL")
