@@ -44,6 +44,12 @@ def prepare() -> None:
             user.save()
         if group:
             user.groups.add(Group.objects.get(name=group))
+    from surveys.demo import assign_managers  # the manager login exists only now
+
+    assign_managers()
+    from comms.llm_tasks import demo_drafting  # LLM wording for approval, or templates only
+
+    print(demo_drafting())
 
 
 def demo_hooks() -> list:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
@@ -156,6 +157,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "comms.tasks.dispatch_due",
         "schedule": float(env_int("OUTBOX_SWEEP_INTERVAL", 30, minimum=1)),
     },
+    # The managers' weekly report per location (surveys.reports): Mondays 07:00 UTC.
+    "weekly-reports": {
+        "task": "surveys.report_tasks.send_weekly_reports",
+        "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
+    },
+    # Survey reminders to non-responders, expiry, invitation status, unsent manager alerts.
+    "survey-sweep": {"task": "surveys.tasks.survey_sweep", "schedule": 900.0},
+    # Waitlist offers: expire stale ones, send the next batch of a freed slot.
+    "advance-offers": {"task": "comms.offer_tasks.advance_offers", "schedule": 60.0},
 }
 
 # --- Delivery channels --------------------------------------------------------------------------
@@ -189,6 +199,11 @@ QUIET_HOURS_END = env_hhmm("QUIET_HOURS_END", "08:00")
 SMS_CAP_PER_DAY = env_int("SMS_CAP_PER_DAY", 1, minimum=0)
 SMS_CAP_PER_WEEK = env_int("SMS_CAP_PER_WEEK", 3, minimum=0)
 SURVEY_MIN_DAYS_BETWEEN = env_int("SURVEY_MIN_DAYS_BETWEEN", 90, minimum=0)
+# Waitlist offers for a freed slot: how many candidates per batch, how long an offer holds.
+COMMS_OFFER_BATCH = env_int("COMMS_OFFER_BATCH", 3, minimum=1)
+COMMS_OFFER_TTL_MINUTES = env_int("COMMS_OFFER_TTL_MINUTES", 120, minimum=5)
+SURVEY_DELAY_HOURS = env_int("SURVEY_DELAY_HOURS", 2, minimum=0)
+SURVEY_LINK_DAYS = env_int("SURVEY_LINK_DAYS", 14, minimum=1)
 
 # --- LLM writer ---------------------------------------------------------------------------------
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")

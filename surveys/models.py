@@ -170,7 +170,11 @@ class Answer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["response", "question"], name="one_answer_per_question")
         ]
-        indexes = [models.Index(fields=["code", "value_int"])]
+        indexes = [
+            models.Index(fields=["code", "value_int"]),
+            # The dashboard's top box: answers of the period's responses, index-only.
+            models.Index(fields=["response", "code", "value_int"], name="answer_topbox_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.code}={self.value_int if self.value_int is not None else '…'}"
