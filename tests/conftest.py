@@ -42,6 +42,31 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(message)
 
 
+# Data the migrations create (groups and rights, the reminder cadence, the standard survey).
+# A transactional test's flush wipes it; tests that need it ask for `migration_data`.
+DATA_MIGRATIONS = [
+    "scheduling.migrations.0003_groups",
+    "comms.migrations.0003_default_rules_and_groups",
+    "comms.migrations.0006_offer_and_llm_rights",
+    "surveys.migrations.0002_standard_survey",
+]
+
+
+@pytest.fixture
+def migration_data(django_db_blocker) -> None:
+    """Re-run the data migrations (each is idempotent) against the live app registry."""
+    import importlib
+
+    from django.apps import apps
+    from django.db.migrations import RunPython
+
+    with django_db_blocker.unblock():
+        for name in DATA_MIGRATIONS:
+            for operation in importlib.import_module(name).Migration.operations:
+                if isinstance(operation, RunPython):
+                    operation.code(apps, None)
+
+
 @dataclass
 class Clinic:
     """A small clinic: one Chicago location, one provider working weekdays 08-17, lunch 12-13."""

@@ -9,9 +9,10 @@ from django.contrib.auth.management import create_permissions
 
 def ensure_permissions(apps) -> None:
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        original = getattr(app_config, "models_module", None)  # a module only when live
+        app_config.models_module = original or True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = original
 
 
 def grant(apps, group_name: str, app_label: str, spec: dict[str, list[str]]) -> None:

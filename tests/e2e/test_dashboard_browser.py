@@ -33,7 +33,8 @@ pytestmark = [
     pytest.mark.browser,
     # Live-server tests commit; serialized rollback restores the groups and the standard
     # survey that migrations created, for the tests that run after this one.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("migration_data"),
 ]
 
 

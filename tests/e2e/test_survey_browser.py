@@ -12,7 +12,8 @@ from tests.surveys.conftest import page_path, past_visit
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("migration_data"),
 ]
 
 CHROMIUM = "/usr/bin/chromium"

@@ -21,7 +21,8 @@ from tests.surveys.conftest import past_visit
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.redis,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("migration_data"),
 ]
 
 
