@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from django.db.models import BooleanField, Case, Count, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Count, Model, Q, QuerySet, Value, When
 from django.db.models.functions import TruncWeek
 from django.http import QueryDict
 from django.utils import timezone
@@ -182,44 +182,55 @@ def responses(f: Filters) -> QuerySet[Response]:
     return Response.objects.filter(_response_q(f)).order_by()
 
 
+_M = TypeVar("_M", bound=Model)
+
+
+def _filtered(qs: QuerySet[_M], f: Filters, **paths: str) -> QuerySet[_M]:
+    """`qs` narrowed by each filter that is set; `paths` maps a filter's name (location,
+    provider, appointment_type, channel) to the field path that holds it on this model."""
+    for name, path in paths.items():
+        value = getattr(f, name)
+        if value:
+            qs = qs.filter(**{path: value})
+    return qs
+
+
 def comments(f: Filters) -> QuerySet[Comment]:
     qs = Comment.objects.filter(visit_date__range=(f.start, f.end)).order_by()
-    if f.location:
-        qs = qs.filter(location_id=f.location)
-    if f.provider:
-        qs = qs.filter(provider_id=f.provider)
-    # Type and channel live on the response only: join just when asked.
-    if f.appointment_type:
-        qs = qs.filter(response__appointment_type_id=f.appointment_type)
-    if f.channel:
-        qs = qs.filter(response__invite_channel=f.channel)
-    return qs
+    # Type and channel live on the response only: joined just when asked.
+    return _filtered(
+        qs,
+        f,
+        location="location_id",
+        provider="provider_id",
+        appointment_type="response__appointment_type_id",
+        channel="response__invite_channel",
+    )
 
 
 def invitations(f: Filters) -> QuerySet[Invitation]:
     low, high = _window(f)
     qs = Invitation.objects.filter(created_at__gte=low, created_at__lt=high).order_by()
-    if f.location:
-        qs = qs.filter(appointment__location_id=f.location)
-    if f.provider:
-        qs = qs.filter(appointment__provider_id=f.provider)
-    if f.appointment_type:
-        qs = qs.filter(appointment__appointment_type_id=f.appointment_type)
-    if f.channel:
-        qs = qs.filter(channel=f.channel)
-    return qs
+    return _filtered(
+        qs,
+        f,
+        location="appointment__location_id",
+        provider="appointment__provider_id",
+        appointment_type="appointment__appointment_type_id",
+        channel="channel",
+    )
 
 
 def appointments(f: Filters) -> QuerySet[Appointment]:
     low, high = _window(f)
     qs = Appointment.objects.filter(start__gte=low, start__lt=high).order_by()
-    if f.location:
-        qs = qs.filter(location_id=f.location)
-    if f.provider:
-        qs = qs.filter(provider_id=f.provider)
-    if f.appointment_type:
-        qs = qs.filter(appointment_type_id=f.appointment_type)
-    return qs
+    return _filtered(
+        qs,
+        f,
+        location="location_id",
+        provider="provider_id",
+        appointment_type="appointment_type_id",
+    )
 
 
 # -- arithmetic (pure) --------------------------------------------------------------------------

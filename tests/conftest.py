@@ -67,6 +67,33 @@ def migration_data(django_db_blocker) -> None:
                     operation.code(apps, None)
 
 
+@pytest.fixture
+def smtp(settings):
+    """A real SMTP server on loopback, with Django's mail (and the e-mail channel) pointed at it."""
+    from comms import delivery
+    from tests.fakes.smtp_server import FakeSMTP
+
+    with FakeSMTP() as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+        delivery.reset()
+        yield server
+    delivery.reset()
+
+
+@pytest.fixture
+def desk(client, django_user_model):
+    """A logged-in member of the "Front desk" group."""
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("desk", password="pw-123456", is_staff=True)
+    user.groups.add(Group.objects.get(name="Front desk"))
+    client.force_login(user)
+    return client
+
+
 @dataclass
 class Clinic:
     """A small clinic: one Chicago location, one provider working weekdays 08-17, lunch 12-13."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from comms import delivery
-from tests.fakes.smtp_server import FakeSMTP
 from tests.fakes.twilio_server import FakeTwilio
 
 FROM_NUMBER = "+13125550100"
@@ -22,16 +21,4 @@ def twilio(settings):
         settings.SMS_BACKEND = "twilio"
         delivery.reset()
         yield fake
-    delivery.reset()
-
-
-@pytest.fixture
-def smtp(settings):
-    with FakeSMTP() as server:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        delivery.reset()
-        yield server
     delivery.reset()

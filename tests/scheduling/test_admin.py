@@ -17,14 +17,6 @@ ADD = reverse("admin:scheduling_appointment_add")
 CHANGELIST = reverse("admin:scheduling_appointment_changelist")
 
 
-@pytest.fixture
-def desk(client, django_user_model):
-    user = django_user_model.objects.create_user("desk", password="pw-123456", is_staff=True)
-    user.groups.add(Group.objects.get(name="Front desk"))
-    client.force_login(user)
-    return client
-
-
 def _form(clinic, day, clock: str) -> dict:
     return {
         "patient": clinic.patient.pk,

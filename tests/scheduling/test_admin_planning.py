@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from scheduling import services
@@ -16,14 +15,6 @@ pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:scheduling_appointmentrequest_changelist")
 OPTIMISE = reverse("admin:scheduling_appointmentrequest_optimise")
-
-
-@pytest.fixture
-def desk(client, django_user_model):
-    user = django_user_model.objects.create_user("desk", password="pw-123456", is_staff=True)
-    user.groups.add(Group.objects.get(name="Front desk"))
-    client.force_login(user)
-    return client
 
 
 def _request(clinic, patient=None, **fields) -> AppointmentRequest:

@@ -8,13 +8,11 @@ from datetime import time
 import pytest
 from django.urls import reverse
 
-from comms import delivery
 from scheduling import services
 from scheduling.links import make_token
 from scheduling.models import AppointmentStatus
 from surveys.models import Invitation, LocationManager
 from tests import factories
-from tests.fakes.smtp_server import FakeSMTP
 
 
 def past_visit(clinic, patient=None, clock: time = time(9)):
@@ -57,18 +55,6 @@ def eager_tasks():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = before
-
-
-@pytest.fixture
-def smtp(settings):
-    with FakeSMTP() as server:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        delivery.reset()
-        yield server
-    delivery.reset()
 
 
 @pytest.fixture
