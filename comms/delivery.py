@@ -7,7 +7,7 @@ SMTP, console or files, from EMAIL_URL).
 
 from __future__ import annotations
 
-import functools
+import threading
 
 from django.conf import settings
 
@@ -17,8 +17,8 @@ from comms.channels.email import EmailChannel
 from comms.channels.sms import SmsChannel
 
 
-@functools.cache
-def _build(name: str) -> Channel | str:
+def build_channel(name: str) -> Channel | str:
+    """A new channel object for `name`, or the reason it is disabled (uncached)."""
     try:
         if name == "sms":
             if settings.SMS_BACKEND == "file":
@@ -41,8 +41,23 @@ def _build(name: str) -> Channel | str:
     return f"unknown channel {name!r}"
 
 
+# One channel object per thread: the twilio client keeps each response on the client object and
+# returns it from there, so threads sharing one could be handed each other's response.
+_local = threading.local()
+_generation = 0  # bumped by reset(): every thread rebuilds its channels on next use
+
+
+def _build(name: str) -> Channel | str:
+    if getattr(_local, "generation", None) != _generation:
+        _local.channels, _local.generation = {}, _generation
+    if name not in _local.channels:
+        _local.channels[name] = build_channel(name)
+    return _local.channels[name]
+
+
 def channel_for(name: str) -> Channel:
-    """The channel that delivers `name` messages, or raise ChannelDisabled saying why."""
+    """This thread's channel that delivers `name` messages, or raise ChannelDisabled saying
+    why."""
     built = _build(name)
     if isinstance(built, str):
         raise ChannelDisabled(built)
@@ -61,5 +76,6 @@ def channel_states() -> dict[str, str]:
 
 
 def reset() -> None:
-    """Forget built channels (tests change settings between cases)."""
-    _build.cache_clear()
+    """Forget built channels in every thread (tests change settings between cases)."""
+    global _generation
+    _generation += 1

@@ -75,9 +75,7 @@ class _Share:
         """This thread's own channel. The twilio client keeps the response on the client
         object and returns it from there, so threads sharing one could swap responses."""
         if name not in self.channels:
-            # delivery caches one channel per process; the uncached builder makes another
-            # from the same settings.
-            built = delivery._build.__wrapped__(name)
+            built = delivery.build_channel(name)
             if isinstance(built, str):
                 raise ChannelDisabled(built)
             self.channels[name] = built

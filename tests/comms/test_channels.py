@@ -487,3 +487,22 @@ def test_file_channel_appends_lines_and_finds_them(tmp_path) -> None:  # noqa: A
     assert records[-1]["ics"] == ICS.decode() and records[-1]["subject"].startswith("Your")
     assert channel.find_existing(invitation_email()) == result.provider_id
     assert result.segments is None
+
+
+def test_each_thread_gets_its_own_channel_object(settings):
+    """The twilio client is not thread-safe, so channel_for builds one per thread."""
+    import threading
+
+    from comms import delivery
+
+    settings.SMS_BACKEND = "file"
+    delivery.reset()
+    here = delivery.channel_for("sms")
+    assert delivery.channel_for("sms") is here
+    other: list = []
+    thread = threading.Thread(target=lambda: other.append(delivery.channel_for("sms")))
+    thread.start()
+    thread.join()
+    assert other[0] is not here
+    delivery.reset()
+    assert delivery.channel_for("sms") is not here
