@@ -87,6 +87,15 @@ DATABASES = {
         "DATABASE_URL", env_str("DATABASE_URL"), sqlite_default=str(VAR_DIR / "clinic.sqlite3")
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # PostgreSQL's default random_page_cost (4.0) models spinning disks; on SSD it makes the
+    # planner scan whole tables the dashboard's covering indexes answer (bench/README.dashboard.md).
+    _page_cost = env_str("PG_RANDOM_PAGE_COST", "1.1")
+    try:
+        float(_page_cost)
+    except ValueError:
+        raise ImproperlyConfigured(f"PG_RANDOM_PAGE_COST={_page_cost!r} is not a number.") from None
+    DATABASES["default"]["OPTIONS"].setdefault("options", f"-c random_page_cost={_page_cost}")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
