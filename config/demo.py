@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import django
@@ -93,12 +93,14 @@ def run(port: int = 8000) -> int:
             if proc.poll() is None:
                 proc.terminate()  # the worker shuts its own pool down warmly
 
-    signal.signal(signal.SIGTERM, lambda *a: stop())
+    # Handle both signals explicitly: a process started in the background inherits SIGINT
+    # ignored, and then Ctrl-C (or `kill -INT`) would leave web and worker running.
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *a: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *a: stopping.set())
     try:
-        while all(proc.poll() is None for proc in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        while not stopping.is_set() and all(proc.poll() is None for proc in procs):
+            stopping.wait(0.5)
     finally:
         stop()
         for proc in procs:
