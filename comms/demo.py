@@ -25,3 +25,14 @@ def seed(limit: int | None = None) -> None:
         f"reminders planned: {OutboundMessage.objects.count() - before} new messages "
         "(the worker delivers due ones to var/outbox-sms.jsonl and var/outbox-mail/)"
     )
+    first = (
+        OutboundMessage.objects.filter(status="queued", due_at__gt=timezone.now())
+        .order_by("due_at")
+        .first()
+    )
+    if first is not None and first.reason.startswith("deferred"):
+        print(
+            f"  nothing goes out at night: the next reminder is due {first.due_at:%H:%M} UTC "
+            f"({first.reason}). A reply is answered at once: manage.py simulate_reply "
+            "--phone NUMBER HELP"
+        )
