@@ -47,7 +47,8 @@ def test_completed_visit_gets_invitation_due_after_the_delay_with_exact_link(cli
     assert message.due_at == now + timedelta(hours=2)
     assert message.recipient == str(clinic.patient.phone)
     assert message.body == (
-        f"Thank you for your visit. Please tell us how it went in a short survey: {link}\n"
+        "Thank you for your visit. How likely are you to recommend us? Reply with a number "
+        f"0-10, or tell us more in a short survey: {link}\n"
         "Reply STOP to opt out"
     )
     assert "Quintero" not in message.body
