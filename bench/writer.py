@@ -31,14 +31,25 @@ from comms.llm import LLMEngine  # noqa: E402
 from comms.writer import MemoryVariantCache, Writer, WriteRequest  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI, Reply, adversarial_replies  # noqa: E402
 
-APPOINTMENT_TYPES = (
-    "dental cleaning",
-    "physiotherapy",
-    "annual check-up",
-    "vaccination",
-    "blood test",
-    "eye exam",
-)
+
+def _demo_clinic_types() -> tuple[str, ...]:
+    """The visit types of the demo clinic (`make demo`), so the figures are for that clinic."""
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from scheduling.demo import TYPES
+
+    return tuple(row[0] for row in TYPES)
+
+
+APPOINTMENT_TYPES = _demo_clinic_types()
+# The demo clinic's mix (scheduling/demo.py): 30% of patients read Spanish; 70% have an e-mail
+# address and a quarter of those prefer it, so about 17.5% of reminders go by e-mail.
+LANGUAGE_SHARE = {"en": 0.7, "es": 0.3}
+CHANNEL_SHARE = {"sms": 0.825, "email": 0.175}
 TONES = {"sms": ("warm",), "email": ("warm", "formal")}
 FACTS = {
     "en": {
@@ -135,7 +146,11 @@ def run_cached(args: argparse.Namespace, segs: list[Segment]) -> dict[str, Any]:
     with FakeOpenAI(latency_s=args.latency, responder=model) as fake:
         writer = Writer(llm=engine(fake, args.timeout), cache=MemoryVariantCache())
         rng = random.Random(7)
-        picks = [rng.choice(segs) for _ in range(args.messages)]
+        weights = [
+            LANGUAGE_SHARE[seg.language] * CHANNEL_SHARE[seg.channel] / len(TONES[seg.channel])
+            for seg in segs
+        ]
+        picks = rng.choices(segs, weights=weights, k=args.messages)
         sources: dict[Segment, set[str]] = {seg: set() for seg in picks}
         started = time.perf_counter()
         for seg in picks:
