@@ -21,6 +21,8 @@ from typing import Literal
 import numpy as np
 from textblob.en import sentiment as _pattern_sentiment
 
+from surveys.spanish import is_spanish, lexicon_probabilities
+
 QuestionKind = Literal["improve", "good", "general"]
 MODEL_PATH = Path(__file__).parent / "model" / "feedback_model.json"
 MODEL_FORMAT = "clinic-comms-feedback-model/1"
@@ -429,6 +431,9 @@ def _analyse(text: str, kind: str, model: FeedbackModel) -> Analysis:
         return Analysis("neutral", 0.0, {"negative": 0.0, "mixed": 1.0, "positive": 0.0}, kind, 0.0)
     polarity, subjectivity = textblob_sentiment(text.strip())
     probs, theme_probs = model.predict(norm, kind, polarity, subjectivity)
+    if is_spanish(norm):
+        # The model learned English; for Spanish the lexicon's reading is the better guess.
+        probs = lexicon_probabilities(norm, kind) or probs
     label = _label(probs)
     # Rules for what one model trained on one data set cannot be trusted to learn for every
     # wording of every question: "Nothing" to "what could we improve?" is praise, to "what was
