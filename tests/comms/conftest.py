@@ -13,12 +13,6 @@ FROM_NUMBER = "+13125550100"
 @pytest.fixture
 def twilio(settings):
     with FakeTwilio() as fake:
-        settings.TWILIO_ACCOUNT_SID = fake.account_sid
-        settings.TWILIO_AUTH_TOKEN = fake.auth_token
-        settings.TWILIO_FROM_NUMBER = FROM_NUMBER
-        settings.TWILIO_API_BASE_URL = fake.url
-        settings.TWILIO_TIMEOUT_S = 2
-        settings.SMS_BACKEND = "twilio"
-        delivery.reset()
+        fake.configure(settings, from_number=FROM_NUMBER)
         yield fake
     delivery.reset()

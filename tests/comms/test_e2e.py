@@ -7,8 +7,7 @@ posts its signed status callbacks to Django's live server, exactly where Twilio 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from config.celery_app import app
 from scheduling import services
 from scheduling.models import AppointmentStatus
 from tests.fakes.twilio_server import FakeTwilio
+from tests.polling import wait_until
 
 pytestmark = [
     pytest.mark.postgres,
@@ -32,18 +32,6 @@ pytestmark = [
 ]
 
 FROM_NUMBER = "+13125550100"
-WAIT_S = 20  # generous for a loaded CI machine; each wait returns as soon as it holds
-
-
-def wait_until(check: Callable[[], object], what: str, timeout: float = WAIT_S) -> object:
-    """Poll `check` until it returns something truthy, or fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture
@@ -53,13 +41,7 @@ def stack(settings, live_server) -> Iterator[FakeTwilio]:
     # No quiet hours, so the test does not depend on the time of day it runs at.
     settings.QUIET_HOURS_START = settings.QUIET_HOURS_END = (0, 0)
     with FakeTwilio(callbacks=True, callback_duplicates=True, callback_reverse=True) as fake:
-        settings.TWILIO_ACCOUNT_SID = fake.account_sid
-        settings.TWILIO_AUTH_TOKEN = fake.auth_token
-        settings.TWILIO_FROM_NUMBER = FROM_NUMBER
-        settings.TWILIO_API_BASE_URL = fake.url
-        settings.TWILIO_TIMEOUT_S = 5
-        settings.SMS_BACKEND = "twilio"
-        delivery.reset()
+        fake.configure(settings, from_number=FROM_NUMBER, timeout_s=5)
         # One thread: the twilio client keeps its last response on the shared client object.
         with start_worker(
             app, pool="threads", concurrency=1, perform_ping_check=False, shutdown_timeout=10

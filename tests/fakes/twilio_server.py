@@ -129,6 +129,20 @@ class FakeTwilio:
         self._thread.start()
         return self
 
+    def configure(
+        self, settings: Any, *, from_number: str = "+13125550100", timeout_s: int = 2
+    ) -> None:
+        """Point the project's SMS channel (Django `settings`) at this fake."""
+        from comms import delivery
+
+        settings.TWILIO_ACCOUNT_SID = self.account_sid
+        settings.TWILIO_AUTH_TOKEN = self.auth_token
+        settings.TWILIO_FROM_NUMBER = from_number
+        settings.TWILIO_API_BASE_URL = self.url
+        settings.TWILIO_TIMEOUT_S = timeout_s
+        settings.SMS_BACKEND = "twilio"
+        delivery.reset()
+
     def stop(self) -> None:
         self._stopping.set()  # wakes scripted sleeps
         if self._server is not None:

@@ -8,7 +8,6 @@ and the manager's alert reaches the SMTP server too.
 from __future__ import annotations
 
 import re
-import time
 from urllib.parse import urlparse
 
 import pytest
@@ -16,6 +15,7 @@ from celery.contrib.testing.worker import start_worker
 
 from config.celery_app import app
 from surveys.models import Comment, Invitation, Ticket
+from tests.polling import wait_until
 from tests.surveys.conftest import past_visit
 
 pytestmark = [
@@ -24,16 +24,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("migration_data"),
 ]
-
-
-def _wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
 
 
 def test_completed_visit_to_ticket_through_worker_outbox_and_smtp(
@@ -49,7 +39,7 @@ def test_completed_visit_to_ticket_through_worker_outbox_and_smtp(
         app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=10
     ):
         appointment = past_visit(clinic)
-        invite = _wait_for(lambda: smtp.messages)[0]
+        invite = wait_until(lambda: smtp.messages, "the invitation e-mail")[0]
         assert invite["To"] == patient.email and invite["Subject"] == "How was your visit?"
         body = invite.get_body(preferencelist=("plain",)).get_content()
         link = re.search(r"http://clinic\.test/s/\S+/", body).group(0)
@@ -67,7 +57,7 @@ def test_completed_visit_to_ticket_through_worker_outbox_and_smtp(
             },
         )
         assert page.status_code == 200
-        alert = _wait_for(lambda: smtp.messages[1:])[0]
+        alert = wait_until(lambda: smtp.messages[1:], "the manager alert")[0]
     comment = Comment.objects.get(response__invitation=invitation)
     assert comment.sentiment == "negative"
     ticket = Ticket.objects.get(response__invitation=invitation)
