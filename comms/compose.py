@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from comms.drafts import Segment
 from comms.writer import Writer, WriteRequest, WrittenMessage
 from scheduling.models import AppointmentType, Patient
+
+if TYPE_CHECKING:
+    from comms.models import OutboundMessage
 
 _writer: Writer | None = None
 
@@ -62,3 +67,18 @@ def source_label(written: WrittenMessage) -> str:
         return f"llm:{written.variant_id}"
     suffix = f" (fallback: {written.fallback_reason})" if written.fallback_reason else ""
     return f"template:{written.template_name}{suffix}"[:80]
+
+
+def enqueue_written(written: WrittenMessage, **row: Any) -> tuple[OutboundMessage, bool]:
+    """Queue `written` in the outbox: its text, language and source, plus the row's other
+    fields (key, patient, channel, purpose, due_at, …) as `comms.outbox.enqueue` takes them."""
+    from comms.outbox import enqueue
+
+    return enqueue(
+        body=written.body,
+        subject=written.subject,
+        html=written.html,
+        language=written.language,
+        source=source_label(written),
+        **row,
+    )

@@ -23,10 +23,10 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
-from comms.compose import compose, source_label
+from comms.compose import compose, enqueue_written
 from comms.facts import format_date, format_time
 from comms.models import OutboundMessage, Purpose, SlotRelease, WaitlistOffer
-from comms.outbox import cancel_pending, enqueue
+from comms.outbox import cancel_pending
 from comms.reminders import choose_channel
 from scheduling import planning, services, slots
 from scheduling.backfill import backfill
@@ -222,19 +222,15 @@ def send_batch(release: SlotRelease, *, now: datetime | None = None) -> int:
         written = compose(
             patient, Purpose.WAITLIST_OFFER, channel, facts, offer.request.appointment_type
         )
-        message, _ = enqueue(
+        message, _ = enqueue_written(
+            written,
             key=f"offer:{offer.pk}:{channel}",
             patient=patient,
             channel=channel,
             purpose=Purpose.WAITLIST_OFFER,
-            body=written.body,
-            subject=written.subject,
-            html=written.html,
             # An offer only lives for hours: exempt from the frequency cap (quiet hours still
             # apply; an offer deferred past its expiry is cancelled by `advance`).
             urgent=True,
-            language=written.language,
-            source=source_label(written),
             reason=channel_reason,
             due_at=now,
         )

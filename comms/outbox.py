@@ -205,7 +205,7 @@ class Gate:
     due_at: datetime | None = None
 
 
-def _window(patient: Patient) -> tuple[time, time]:
+def allowed_window(patient: Patient) -> tuple[time, time]:
     """The allowed local window (start, end): the complement of the quiet hours."""
     messaging = getattr(patient.home_location, "messaging", None)
     if messaging is not None:
@@ -230,7 +230,7 @@ def gate(message: OutboundMessage, now: datetime | None = None) -> Gate:
     if message.purpose in TRANSACTIONAL_PURPOSES:
         return Gate("send")  # the patient is waiting for this answer to their own message
     zone = patient.effective_time_zone
-    start, end = _window(patient)
+    start, end = allowed_window(patient)
     if message.channel == "sms" and not message.urgent:
         sent = list(
             OutboundMessage.objects.filter(

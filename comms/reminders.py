@@ -14,11 +14,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from comms import consent
-from comms.compose import compose, source_label
+from comms.compose import compose, enqueue_written
 from comms.facts import appointment_facts
 from comms.links import reschedule_url
 from comms.models import OutboundMessage, Purpose, ReminderRule, Status
-from comms.outbox import _window, cancel_pending, enqueue, recipient_for
+from comms.outbox import allowed_window, cancel_pending, recipient_for
 from comms.quiet_hours import next_allowed_time
 from scheduling.models import Appointment, AppointmentStatus, Patient
 
@@ -73,7 +73,7 @@ def plan_for_appointment(
         return []
     patient = appointment.patient
     channel, channel_reason = choose_channel(patient)
-    start, end = _window(patient)
+    start, end = allowed_window(patient)
     keep: list[str] = []
     planned: list[OutboundMessage] = []
     for rule in rules_for(appointment):
@@ -99,18 +99,14 @@ def plan_for_appointment(
             appointment.appointment_type,
         )
         reasons = "; ".join(r for r in (channel_reason, quiet_reason or "") if r)
-        message, _ = enqueue(
+        message, _ = enqueue_written(
+            written,
             key=key,
             patient=patient,
             appointment=appointment,
             channel=channel,
             purpose=Purpose.REMINDER,
-            body=written.body,
-            subject=written.subject,
-            html=written.html,
             due_at=due,
-            language=written.language,
-            source=source_label(written),
             reason=reasons,
         )
         if due >= appointment.start - TOO_LATE and message.status == Status.QUEUED:

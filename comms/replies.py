@@ -14,12 +14,11 @@ from django.db import transaction
 from django.dispatch import Signal
 
 from comms import consent
-from comms.compose import compose, source_label
+from comms.compose import compose, enqueue_written
 from comms.facts import appointment_facts
 from comms.keywords import parse_reply
 from comms.links import reschedule_url
 from comms.models import InboundMessage, OutboundMessage, Purpose, Status
-from comms.outbox import enqueue
 from scheduling import services
 from scheduling.models import Appointment, Patient
 
@@ -59,15 +58,13 @@ def reply(
     written = compose(
         patient, purpose, "sms", facts, appointment.appointment_type if appointment else None
     )
-    enqueue(
+    enqueue_written(
+        written,
         key=f"reply:{inbound.pk}:{purpose}",
         patient=patient,
         appointment=appointment,
         channel="sms",
         purpose=purpose,
-        body=written.body,
-        language=written.language,
-        source=source_label(written),
     )
 
 

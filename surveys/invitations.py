@@ -17,9 +17,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from comms.compose import compose, source_label
+from comms.compose import compose, enqueue_written
 from comms.models import OutboundMessage, Purpose, Status
-from comms.outbox import enqueue
 from comms.reminders import choose_channel
 from scheduling.links import absolute, make_token
 from scheduling.models import Appointment, AppointmentStatus
@@ -144,18 +143,14 @@ def _enqueue(
         {"link": survey_url(invitation), "clinic_phone": str(location.phone or "")},
     )
     kind = "invite" if purpose == Purpose.SURVEY_INVITE else "reminder"
-    message, _ = enqueue(
+    message, _ = enqueue_written(
+        written,
         key=f"survey:{invitation.appointment_id}:{kind}",
         patient=patient,
         appointment=invitation.appointment,
         channel=channel,
         purpose=purpose,
-        body=written.body,
-        subject=written.subject,
-        html=written.html,
         due_at=due,
-        language=written.language,
-        source=source_label(written),
         reason=reason,
     )
     return message
