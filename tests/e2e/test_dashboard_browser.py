@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,18 +15,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from tests.e2e.conftest import ARTIFACTS
 from tests.surveys.test_insights import make_response
-
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,26 +25,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("migration_data"),
 ]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    if not CHROMIUM.exists():
-        message = f"needs Chromium at {CHROMIUM} (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set, so this fails instead of skipping)")
-        pytest.skip(message)
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the live server
-    # makes happen in its own thread, and ours happen before the loop starts.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture
