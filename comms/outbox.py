@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from comms import consent
 from comms.channels.base import Channel, ChannelDisabled, DeliveryError, OutgoingMessage
+from comms.chunk import CAP_LOOKBACK, ChunkFacts, SentLog, claim_chunk
 from comms.delivery import channel_for
 from comms.models import (
     TRANSACTIONAL_PURPOSES,
@@ -142,22 +143,7 @@ def claim(message_id: int) -> OutboundMessage | None:
 
 def claim_due(limit: int = SKIP_LOCKED_BATCH) -> list[int]:
     """Claim up to `limit` due rows at once; rows another worker is claiming are skipped."""
-    now = timezone.now()
-    with transaction.atomic():
-        ids = list(
-            OutboundMessage.objects.select_for_update(skip_locked=True)
-            .filter(status=Status.QUEUED, due_at__lte=now)
-            .order_by("due_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if ids:
-            OutboundMessage.objects.filter(pk__in=ids, status=Status.QUEUED).update(
-                status=Status.SENDING,
-                lease_until=now + lease_length(),
-                attempts=F("attempts") + 1,
-                updated_at=now,
-            )
-    return ids
+    return claim_chunk(limit, lease_length())
 
 
 def release_claims(ids: list[int]) -> int:
@@ -213,35 +199,53 @@ def allowed_window(patient: Patient) -> tuple[time, time]:
     return time(*settings.QUIET_HOURS_END), time(*settings.QUIET_HOURS_START)
 
 
-def gate(message: OutboundMessage, now: datetime | None = None) -> Gate:
-    """Whether the patient's protections let `message` go now, and if not, what to do."""
+def gate(
+    message: OutboundMessage, now: datetime | None = None, facts: ChunkFacts | None = None
+) -> Gate:
+    """Whether the patient's protections let `message` go now, and if not, what to do.
+
+    `facts`: the sweep's consent and cap facts read once for its chunk (`comms.chunk`);
+    without them each is queried for this row.
+    """
     now = now or timezone.now()
     patient = message.patient
     appointment = message.appointment
     if message.purpose == Purpose.REMINDER and appointment is not None:
-        # Read fresh: the visit may have been cancelled or moved since the row was claimed.
-        appointment.refresh_from_db(fields=["status", "start"])
+        if facts is None:
+            # Read fresh: the visit may have been cancelled or moved since the row was
+            # claimed. (The sweep loads its rows, visits included, right after claiming them.)
+            appointment.refresh_from_db(fields=["status", "start"])
         if appointment.status not in ACTIVE_STATUSES:
             return Gate("cancel", f"appointment is {appointment.get_status_display().lower()}")
         if appointment.start <= now:
             return Gate("skip", "the visit has already started")
-    if consent.is_opted_out(patient.pk, message.channel):
+    opted_out = (
+        facts.is_opted_out(patient.pk, message.channel)
+        if facts is not None
+        else consent.is_opted_out(patient.pk, message.channel)
+    )
+    if opted_out:
         return Gate("skip", f"patient opted out of {message.channel}")
     if message.purpose in TRANSACTIONAL_PURPOSES:
         return Gate("send")  # the patient is waiting for this answer to their own message
     zone = patient.effective_time_zone
     start, end = allowed_window(patient)
     if message.channel == "sms" and not message.urgent:
-        sent = list(
-            OutboundMessage.objects.filter(
-                patient=patient,
-                channel="sms",
-                sent_at__gte=now - timedelta(days=8),
-                status__in=[Status.SENT, Status.DELIVERED],
+        since = now - CAP_LOOKBACK
+        sent = (
+            facts.sms_sent_since(message, since)
+            if facts is not None
+            else list(
+                OutboundMessage.objects.filter(
+                    patient=patient,
+                    channel="sms",
+                    sent_at__gte=since,
+                    status__in=[Status.SENT, Status.DELIVERED],
+                )
+                .exclude(purpose__in=TRANSACTIONAL_PURPOSES)
+                .exclude(pk=message.pk)
+                .values_list("sent_at", flat=True)
             )
-            .exclude(purpose__in=TRANSACTIONAL_PURPOSES)
-            .exclude(pk=message.pk)
-            .values_list("sent_at", flat=True)
         )
         allowed_at, why = next_time_within_caps(
             sent,
@@ -319,14 +323,22 @@ def _ics(message: OutboundMessage) -> bytes | None:
     )
 
 
-def deliver(message: OutboundMessage, channels: Callable[[str], Channel] | None = None) -> str:
+def deliver(
+    message: OutboundMessage,
+    channels: Callable[[str], Channel] | None = None,
+    *,
+    facts: ChunkFacts | None = None,
+    sent_log: SentLog | None = None,
+) -> str:
     """Send one claimed row (status sending) and record what happened; returns the new status.
 
     `channels` maps a channel name to the object that sends it (default: the process-wide
-    `channel_for`); a thread sending in parallel passes its own.
+    `channel_for`); a thread sending in parallel passes its own. The sweep passes its chunk's
+    `facts` and a `sent_log` that records successful sends for the whole chunk at once (the
+    caller flushes it); every other outcome is written here and now.
     """
     now = timezone.now()
-    decision = gate(message, now)
+    decision = gate(message, now, facts)
     if decision.action in {"skip", "cancel"}:
         status = Status.SKIPPED if decision.action == "skip" else Status.CANCELLED
         if _finish(message, status=status, reason=decision.reason, lease_until=None):
@@ -378,7 +390,17 @@ def deliver(message: OutboundMessage, channels: Callable[[str], Channel] | None 
         result = channel.send(payload)
     except DeliveryError as exc:
         return _failed_attempt(message, exc)
-    if _finish(
+    if facts is not None:
+        facts.record_sent(message, now)
+    if sent_log is not None:
+        sent_log.add(
+            message,
+            provider_id=result.provider_id,
+            provider_status=result.status,
+            sent_at=now,
+            segments=result.segments,
+        )
+    elif _finish(
         message,
         status=Status.SENT,
         provider_id=result.provider_id,

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from comms import delivery, outbox
 from comms.channels.base import Channel, ChannelDisabled
+from comms.chunk import ChunkFacts, SentLog
 from comms.models import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,10 @@ class _Share:
 
 def _sweep(share: _Share, deadline: float, stop: threading.Event) -> None:
     """Claim small chunks of due rows and send them, one by one, until the share, the time
-    budget or the due rows run out. Runs in its own thread with its own DB connection."""
+    budget or the due rows run out. Runs in its own thread with its own DB connection.
+
+    Per chunk the database is asked a fixed number of times (claim, rows, consent and caps,
+    recorded sends), not per row: see `comms.chunk`."""
     while share.sent < share.limit:
         if stop.is_set() or time.monotonic() >= deadline:
             share.more = True
@@ -95,15 +99,19 @@ def _sweep(share: _Share, deadline: float, stop: threading.Event) -> None:
             return
         full = len(pending) == chunk
         rows = outbox.OutboundMessage.objects.select_related(
-            "patient__home_location", "appointment"
+            "patient__home_location__messaging", "appointment"
         ).in_bulk(pending)
+        facts = ChunkFacts.load(rows.values(), timezone.now())
+        sent_log = SentLog()
         try:
             while pending and not stop.is_set() and time.monotonic() < deadline:
                 # Popped before sending: if the worker dies mid-send, this row keeps its
                 # lease (outcome unknown) instead of being given back as never attempted.
-                outbox.deliver(rows[pending.pop(0)], channels=share.channel)
+                message = rows[pending.pop(0)]
+                outbox.deliver(message, channels=share.channel, facts=facts, sent_log=sent_log)
                 share.sent += 1
         finally:
+            sent_log.flush()
             outbox.release_claims(pending)
         if pending:
             share.more = True
