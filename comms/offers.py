@@ -26,7 +26,8 @@ from django.utils import timezone
 from comms.compose import compose, enqueue_written
 from comms.facts import format_date, format_time
 from comms.models import OutboundMessage, Purpose, SlotRelease, WaitlistOffer
-from comms.outbox import cancel_pending
+from comms.outbox import allowed_window, cancel_pending
+from comms.quiet_hours import next_allowed_time
 from comms.reminders import choose_channel
 from scheduling import planning, services, slots
 from scheduling.backfill import backfill
@@ -192,56 +193,101 @@ def rank_candidates(
 
 # -- batches ------------------------------------------------------------------------------------
 def send_batch(release: SlotRelease, *, now: datetime | None = None) -> int:
-    """Send the next `batch_size()` pending offers of an open release; returns how many."""
+    """Send the next `batch_size()` pending offers of an open release; returns how many.
+
+    An offer's answer time starts when its message can go out: an offer made at night is
+    queued for the end of the patient's quiet hours and expires `offer_ttl()` after that (never
+    later than `LEAD` before the slot). A candidate whose quiet hours end too late for the slot
+    is passed over, and closed as expired with that reason.
+    """
     now = now or timezone.now()
-    expires = min(now + offer_ttl(), release.start - LEAD)
-    if expires <= now:
+    if release.start - LEAD <= now:
         return 0
     pending = list(
         release.offers.filter(state=WaitlistOffer.State.PENDING)
-        .select_related("patient__home_location", "request__appointment_type", "release__provider")
-        .order_by("rank")[: batch_size()]
+        .select_related(
+            "patient__home_location__messaging",
+            "request__appointment_type",
+            "release__provider",
+        )
+        .order_by("rank")
     )
-    if not pending:
-        return 0
     sent_before = release.offers.exclude(offered_at=None).aggregate(n=Max("batch"))["n"]
     number = (sent_before or 0) + 1
-    location = release.location
+    offered, too_late = [], []
     for offer in pending:
-        patient = offer.patient
-        channel, channel_reason = choose_channel(patient)
-        language = "es" if patient.preferred_language == "es" else "en"
-        local = offer.start.astimezone(location.zone)
-        facts = {
-            "date": format_date(local, language),
-            "time": format_time(local, language),
-            "provider": release.provider.display_name,
-            "location": location.name,
-            "link": offer_url(offer),
-        }
-        written = compose(
-            patient, Purpose.WAITLIST_OFFER, channel, facts, offer.request.appointment_type
+        if len(offered) == batch_size():
+            break
+        send_at, _ = next_allowed_time(
+            now, offer.patient.effective_time_zone, *allowed_window(offer.patient)
         )
-        message, _ = enqueue_written(
-            written,
-            key=f"offer:{offer.pk}:{channel}",
-            patient=patient,
-            channel=channel,
-            purpose=Purpose.WAITLIST_OFFER,
-            # An offer only lives for hours: exempt from the frequency cap (quiet hours still
-            # apply; an offer deferred past its expiry is cancelled by `advance`).
-            urgent=True,
-            reason=channel_reason,
-            due_at=now,
+        expires = min(send_at + offer_ttl(), release.start - LEAD)
+        if expires <= send_at:
+            too_late.append(offer.pk)
+            continue
+        _offer(release, offer, number, now=now, send_at=send_at, expires=expires)
+        offered.append(offer)
+    if too_late:
+        _close(
+            WaitlistOffer.objects.filter(pk__in=too_late),
+            WaitlistOffer.State.EXPIRED,
+            "the patient's quiet hours end too close to the slot",
+            now,
         )
-        offer.state, offer.batch, offer.message = WaitlistOffer.State.OPEN, number, message
-        offer.offered_at, offer.expires_at = now, expires
-        offer.save(update_fields=["state", "batch", "message", "offered_at", "expires_at"])
     AppointmentRequest.objects.filter(
-        pk__in=[o.request_id for o in pending], status=RequestStatus.OPEN
+        pk__in=[o.request_id for o in offered], status=RequestStatus.OPEN
     ).update(status=RequestStatus.OFFERED)
-    log.info("release %s: batch %s sent to %s offer(s)", release.pk, number, len(pending))
-    return len(pending)
+    if offered or too_late:
+        log.info(
+            "release %s: batch %s sent to %s offer(s), %s passed over for quiet hours",
+            release.pk,
+            number,
+            len(offered),
+            len(too_late),
+        )
+    return len(offered)
+
+
+def _offer(
+    release: SlotRelease,
+    offer: WaitlistOffer,
+    number: int,
+    *,
+    now: datetime,
+    send_at: datetime,
+    expires: datetime,
+) -> None:
+    """Queue one offer's message (due `send_at`) and open the offer until `expires`."""
+    patient = offer.patient
+    location = release.location
+    channel, channel_reason = choose_channel(patient)
+    language = "es" if patient.preferred_language == "es" else "en"
+    local = offer.start.astimezone(location.zone)
+    facts = {
+        "date": format_date(local, language),
+        "time": format_time(local, language),
+        "provider": release.provider.display_name,
+        "location": location.name,
+        "link": offer_url(offer),
+    }
+    written = compose(
+        patient, Purpose.WAITLIST_OFFER, channel, facts, offer.request.appointment_type
+    )
+    message, _ = enqueue_written(
+        written,
+        key=f"offer:{offer.pk}:{channel}",
+        patient=patient,
+        channel=channel,
+        purpose=Purpose.WAITLIST_OFFER,
+        # An offer only lives for hours: exempt from the frequency cap. Quiet hours still
+        # apply; `send_at` already waits for them.
+        urgent=True,
+        reason=channel_reason,
+        due_at=send_at,
+    )
+    offer.state, offer.batch, offer.message = WaitlistOffer.State.OPEN, number, message
+    offer.offered_at, offer.expires_at = now, expires
+    offer.save(update_fields=["state", "batch", "message", "offered_at", "expires_at"])
 
 
 def _close(offers, state: str, why: str, now: datetime) -> int:

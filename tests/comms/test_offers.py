@@ -6,6 +6,7 @@ import threading
 from datetime import date, time, timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -74,6 +75,12 @@ def waitlist(clinic):
             )
         )
     return rows
+
+
+@pytest.fixture(autouse=True)
+def no_quiet_hours(settings):
+    """Offers go out at once whatever the time of day the tests run (quiet hours: see below)."""
+    settings.QUIET_HOURS_START = settings.QUIET_HOURS_END = (0, 0)
 
 
 @pytest.fixture
@@ -217,6 +224,35 @@ def test_a_slot_too_close_to_now_is_not_offered(clinic, waitlist):
         )
         is None
     )
+
+
+def test_an_offer_made_at_night_waits_for_the_morning_and_its_clock_starts_then(
+    clinic, full_morning, waitlist, batch_of_two, settings
+):
+    settings.QUIET_HOURS_START, settings.QUIET_HOURS_END = (21, 0), (8, 0)
+    monday = clinic.next_weekday(0)
+    with time_machine.travel(clinic.at(monday - timedelta(days=1), time(22, 30)), tick=False):
+        release = _cancel(full_morning[time(10)])
+    first = release.offers.get(rank=1)
+    morning = clinic.at(monday, time(8))
+    assert first.state == "open" and first.message.due_at == morning
+    # Two hours from when the patient can read it, capped an hour before the 10:00 slot.
+    assert first.expires_at == clinic.at(monday, time(9))
+    with time_machine.travel(morning + timedelta(minutes=30), tick=False):
+        assert offers.advance()["expired"] == 0  # still open in the morning
+
+
+def test_an_offer_whose_quiet_hours_end_too_late_is_passed_over(
+    clinic, full_morning, waitlist, settings
+):
+    settings.QUIET_HOURS_START, settings.QUIET_HOURS_END = (21, 0), (9, 30)
+    monday = clinic.next_weekday(0)
+    with time_machine.travel(clinic.at(monday - timedelta(days=1), time(22, 30)), tick=False):
+        release = _cancel(full_morning[time(10)])  # 09:30 is within the hour before it
+    assert release.offers.exists()
+    assert set(release.offers.values_list("state", flat=True)) == {"expired"}
+    assert not OutboundMessage.objects.filter(purpose=Purpose.WAITLIST_OFFER).exists()
+    assert all(r.status == RequestStatus.OPEN for r in AppointmentRequest.objects.all())
 
 
 def test_the_beat_task_runs(clinic):
