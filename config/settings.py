@@ -175,6 +175,12 @@ CELERY_BEAT_SCHEDULE = {
     "survey-sweep": {"task": "surveys.tasks.survey_sweep", "schedule": 900.0},
     # Waitlist offers: expire stale ones, send the next batch of a freed slot.
     "advance-offers": {"task": "comms.offer_tasks.advance_offers", "schedule": 60.0},
+    # The dashboard's roll-ups are kept by the write paths; this nightly recount of the last two
+    # weeks repairs whatever bypassed them (bulk imports, raw SQL). 02:30 UTC.
+    "rebuild-rollups": {
+        "task": "surveys.tasks.rebuild_rollups",
+        "schedule": crontab(minute=30, hour=2),
+    },
 }
 
 # --- Delivery channels --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from scheduling.models import Appointment, AppointmentStatus, CreatedVia, Location
-from surveys import feedback, tickets
+from surveys import feedback, rollup, rollup_signals, tickets
 from surveys.models import (
     Invitation,
     InvitationStatus,
@@ -101,6 +101,10 @@ def seed() -> None:
     """Create the demo's answered surveys once, then top up manager assignments."""
     if not Response.objects.filter(invitation__appointment__created_via=CreatedVia.DEMO).exists():
         _seed_responses()
+        # The demo clinic's visits were bulk-created (no signals): count the roll-ups once.
+        found = rollup.data_range()
+        if found:
+            rollup.rebuild(*found)
     assign_managers()
 
 
@@ -190,6 +194,7 @@ def _answer(rng, visit, profile, surveys, questions, now) -> None:
     Invitation.objects.filter(pk=invitation.pk).update(
         status=InvitationStatus.COMPLETED, completed_at=done
     )
+    rollup_signals.invitations_changed([invitation.pk])
     comments = feedback.analyse_response(response, now=done)
     ticket = tickets.open_ticket(response, comments, notify=False)
     if ticket is not None:

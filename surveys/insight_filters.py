@@ -17,10 +17,30 @@ from django.db.models import Model, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 
-from scheduling.models import Appointment
-from surveys.models import Comment, Invitation, Response
+from scheduling.models import Appointment, AppointmentStatus
+from surveys.models import Comment, Invitation, InvitationStatus, Response
 
 DEFAULT_DAYS = 90
+TOP_BOX = 4  # Likert "Always"
+SENT_STATUSES = (
+    InvitationStatus.SENT,
+    InvitationStatus.OPENED,
+    InvitationStatus.PARTIAL,
+    InvitationStatus.COMPLETED,
+    InvitationStatus.EXPIRED,
+)
+BOOKED_OR_LATER = (
+    AppointmentStatus.BOOKED,
+    AppointmentStatus.CONFIRMED,
+    AppointmentStatus.CHECKED_IN,
+    AppointmentStatus.COMPLETED,
+    AppointmentStatus.NO_SHOW,
+)
+CONFIRMED_OR_LATER = (
+    AppointmentStatus.CONFIRMED,
+    AppointmentStatus.CHECKED_IN,
+    AppointmentStatus.COMPLETED,
+)
 _M = TypeVar("_M", bound=Model)
 
 

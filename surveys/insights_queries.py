@@ -19,7 +19,10 @@ Definitions (also shown on the page):
 Performance: a dashboard page needs each table for two periods (now and the one before) and
 in several shapes (headline, weekly, per provider, per location). Inside `request_memo()` (the
 dashboard view opens one per request) those shapes share one grouped query per table covering
-both periods, with conditional counts; nothing is cached across requests.
+both periods, with conditional counts; nothing is cached across requests. The counts of
+responses, Likert answers, invitations and appointments come from `surveys.insight_counts`,
+which reads the daily/weekly roll-ups (`surveys.rollup`, kept by the write paths) where they
+answer exactly and the raw rows otherwise; comment figures read the comment tables.
 """
 
 from __future__ import annotations
@@ -32,13 +35,17 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from django.db.models import BooleanField, Case, Count, Q, QuerySet, Value, When
-from django.db.models.functions import TruncWeek
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from scheduling.models import AppointmentStatus
+from surveys import insight_counts as counts
+from surveys.insight_counts import raw_counts  # noqa: F401 - re-exported for callers
 from surveys.insight_filters import (  # noqa: F401 - re-exported for callers
+    BOOKED_OR_LATER,
+    CONFIRMED_OR_LATER,
     DEFAULT_DAYS,
+    SENT_STATUSES,
+    TOP_BOX,
     Filters,
     appointments,
     change,
@@ -53,9 +60,8 @@ from surveys.insight_filters import (  # noqa: F401 - re-exported for callers
     window,
 )
 from surveys.models import (
-    Answer,
+    STANDARD_LIKERT_CODES,
     CommentTheme,
-    InvitationStatus,
     Question,
     QuestionKind,
     Ticket,
@@ -63,36 +69,8 @@ from surveys.models import (
 )
 
 MIN_RESPONSES = 5  # below this a comparison row shows no figure: nobody is ranked on noise
-TOP_BOX = 4  # Likert "Always"
-# The standard survey's Likert items (migration 0002_standard_survey), in display order; Likert
-# items of other surveys found in the database are shown after them.
-LIKERT_CODES = (
-    "explained",
-    "listened",
-    "respect",
-    "enough_time",
-    "staff_helpful",
-    "appointment_soon",
-)
-SENT_STATUSES = (
-    InvitationStatus.SENT,
-    InvitationStatus.OPENED,
-    InvitationStatus.PARTIAL,
-    InvitationStatus.COMPLETED,
-    InvitationStatus.EXPIRED,
-)
-BOOKED_OR_LATER = (
-    AppointmentStatus.BOOKED,
-    AppointmentStatus.CONFIRMED,
-    AppointmentStatus.CHECKED_IN,
-    AppointmentStatus.COMPLETED,
-    AppointmentStatus.NO_SHOW,
-)
-CONFIRMED_OR_LATER = (
-    AppointmentStatus.CONFIRMED,
-    AppointmentStatus.CHECKED_IN,
-    AppointmentStatus.COMPLETED,
-)
+# Likert items of other surveys found in the database are shown after the standard ones.
+LIKERT_CODES = STANDARD_LIKERT_CODES
 NEGATIVE = Q(corrected_sentiment="negative") | Q(corrected_sentiment="", sentiment="negative")
 
 
@@ -141,34 +119,20 @@ _NPS_COUNTS = {
     "promoters": Count("id", filter=Q(nps__gte=9)),
     "detractors": Count("id", filter=Q(nps__lte=6)),
 }
-_NPS_KEYS = ("responses", "nps_n", "promoters", "detractors")
+_NPS_KEYS = counts.NPS_KEYS
 
 
 def nps_counts(f: Filters) -> dict[str, int]:
-    """Responses, NPS answers, promoters and detractors: one query."""
+    """Responses, NPS answers, promoters and detractors from the raw rows: one query."""
     return responses(f).aggregate(responses=Count("id"), **_NPS_COUNTS)
 
 
 @_memoised
 def _response_groups(f: Filters) -> list[dict[str, Any]]:
-    """NPS counts of this period and the previous one grouped by (period, ISO week, provider,
-    location): one query from which the headline (both periods), the weekly trend and the
-    provider and location comparisons are all summed."""
-    rows = (
-        responses(_span(f))
-        .annotate(
-            current=Case(
-                When(visit_date__gte=f.start, then=Value(True)),
-                default=Value(False),
-                output_field=BooleanField(),
-            ),
-            week=TruncWeek("visit_date"),
-        )
-        .values("current", "week", "provider", "location")
-        .annotate(responses=Count("id"), **_NPS_COUNTS)
-        .order_by()
-    )
-    return list(rows)
+    """NPS counts of this period and the previous one by (period, ISO week) and by (period,
+    provider, location): one query from which the headline (both periods), the weekly trend and
+    the provider and location comparisons are all summed."""
+    return counts.response_groups(f)
 
 
 def _sum_nps(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -177,27 +141,14 @@ def _sum_nps(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 def _period_nps(f: Filters) -> dict[bool, dict[str, int]]:
     """{True: this period's counts, False: the previous period's}."""
-    rows = _response_groups(f)
+    rows = [r for r in _response_groups(f) if r["week"] is not None]
     return {cur: _sum_nps([r for r in rows if bool(r["current"]) is cur]) for cur in (True, False)}
 
 
 @_memoised
 def _channel_groups(f: Filters) -> list[dict[str, Any]]:
     """Invitations sent and completed per channel, this period and the previous: one query."""
-    mid = window(f)[0]
-    now, before = Q(created_at__gte=mid), Q(created_at__lt=mid)
-    sent, done = Q(status__in=SENT_STATUSES), Q(status=InvitationStatus.COMPLETED)
-    return list(
-        invitations(_span(f))
-        .values("channel")
-        .annotate(
-            sent=Count("id", filter=now & sent),
-            completed=Count("id", filter=now & done),
-            before_sent=Count("id", filter=before & sent),
-            before_completed=Count("id", filter=before & done),
-        )
-        .order_by("channel")
-    )
+    return counts.channel_groups(f)
 
 
 def _rates(rows: list[dict[str, Any]], prefix: str = "") -> list[dict[str, Any]]:
@@ -226,19 +177,10 @@ def likert_codes() -> list[str]:
 
 @_memoised
 def top_box(f: Filters) -> list[dict[str, Any]]:
-    """Per Likert item: answers, "Always" answers and their share.
-
-    Answers are joined to their response and filtered on its denormalised columns (no
-    `IN (subquery)`); the covering index on (response, code, value_int) serves the join."""
+    """Per Likert item: answers, "Always" answers and their share (counts from the roll-up,
+    or from the answers when a non-standard item is on the page)."""
     codes = likert_codes()
-    rows = (
-        Answer.objects.filter(
-            response_q(f, prefix="response__"), code__in=codes, value_int__isnull=False
-        )
-        .values("code")
-        .annotate(n=Count("id"), top=Count("id", filter=Q(value_int=TOP_BOX)))
-        .order_by()
-    )
+    rows = counts.likert_counts(f, codes)
     by_code = {r["code"]: r for r in rows}
     order = {c: i for i, c in enumerate(codes)}
     return [
@@ -266,34 +208,15 @@ def _comment_periods(f: Filters) -> dict[bool, dict[str, int]]:
     }
 
 
-def _appointment_aggregates(
-    now: datetime, prefix: str = "", period: Q | None = None
-) -> dict[str, Count]:
-    period = period or Q()
-    return {
-        f"{prefix}booked": Count("id", filter=period & Q(status__in=BOOKED_OR_LATER)),
-        f"{prefix}confirmed": Count("id", filter=period & Q(status__in=CONFIRMED_OR_LATER)),
-        f"{prefix}past": Count("id", filter=period & Q(status__in=BOOKED_OR_LATER, start__lt=now)),
-        f"{prefix}no_show": Count(
-            "id", filter=period & Q(status=AppointmentStatus.NO_SHOW, start__lt=now)
-        ),
-    }
-
-
 def appointment_counts(f: Filters, now: datetime | None = None) -> dict[str, int]:
-    return appointments(f).aggregate(**_appointment_aggregates(now or timezone.now()))
+    """Appointment counts of one period from the raw rows."""
+    return appointments(f).aggregate(**counts.appointment_aggregates(now or timezone.now()))
 
 
 @_memoised
 def _appointment_periods(f: Filters) -> dict[bool, dict[str, int]]:
-    """Appointment counts of this period and the previous: one query."""
-    now, mid = timezone.now(), window(f)[0]
-    c = appointments(_span(f)).aggregate(
-        **_appointment_aggregates(now, "", Q(start__gte=mid)),
-        **_appointment_aggregates(now, "before_", Q(start__lt=mid)),
-    )
-    keys = ("booked", "confirmed", "past", "no_show")
-    return {True: {k: c[k] for k in keys}, False: {k: c[f"before_{k}"] for k in keys}}
+    """Appointment counts of this period and the previous: one or two queries."""
+    return counts.appointment_periods(f)
 
 
 def ticket_queue(f: Filters) -> QuerySet[Ticket]:
@@ -398,14 +321,15 @@ def theme_sentiment(f: Filters) -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: -e["total"])
 
 
-def _current_rows(f: Filters) -> list[dict[str, Any]]:
-    return [r for r in _response_groups(f) if r["current"]]
+def _current_rows(f: Filters, by: str) -> list[dict[str, Any]]:
+    """This period's group rows of one grouping: by "week", or by "provider"/"location"."""
+    return [r for r in _response_groups(f) if r["current"] and r[by] is not None]
 
 
 def weekly(f: Filters) -> list[dict[str, Any]]:
     """Responses and NPS per ISO week (Monday-start), oldest first."""
     by_week: dict[date, list[dict[str, Any]]] = {}
-    for r in _current_rows(f):
+    for r in _current_rows(f, "week"):
         monday = r["week"].date() if isinstance(r["week"], datetime) else r["week"]
         by_week.setdefault(monday, []).append(r)
     out = []
@@ -430,7 +354,7 @@ def comparison(f: Filters, by: str) -> list[dict[str, Any]]:
 
     model = {"provider": Provider, "location": Location}[by]
     groups: dict[int, list[dict[str, Any]]] = {}
-    for r in _current_rows(f):
+    for r in _current_rows(f, by):
         groups.setdefault(r[by], []).append(r)
     rows = [{by: key, **_sum_nps(part)} for key, part in groups.items()]
     names = {obj.pk: str(obj) for obj in model.objects.filter(pk__in=list(groups))}

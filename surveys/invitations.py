@@ -22,6 +22,7 @@ from comms.models import OutboundMessage, Purpose, Status
 from comms.reminders import choose_channel
 from scheduling.links import absolute, make_token
 from scheduling.models import Appointment, AppointmentStatus
+from surveys import rollup_signals
 from surveys.models import Invitation, InvitationStatus, Survey
 
 log = logging.getLogger(__name__)
@@ -170,17 +171,21 @@ def follow_messages() -> int:
     for invitation in rows.select_related("message").only(
         "pk", "status", "message__status", "message__reason"
     ):
-        if invitation.message.status in _SENT:
-            changed += Invitation.objects.filter(
-                pk=invitation.pk, status=InvitationStatus.SCHEDULED
-            ).update(status=InvitationStatus.SENT)
-        elif invitation.message.status in _NOT_SENT:
-            changed += Invitation.objects.filter(
-                pk=invitation.pk, status=InvitationStatus.SCHEDULED
-            ).update(
-                status=InvitationStatus.SKIPPED,
-                skip_reason=(invitation.message.reason or invitation.message.status)[:200],
-            )
+        with transaction.atomic():
+            if invitation.message.status in _SENT:
+                changed += Invitation.objects.filter(
+                    pk=invitation.pk, status=InvitationStatus.SCHEDULED
+                ).update(status=InvitationStatus.SENT)
+            elif invitation.message.status in _NOT_SENT:
+                changed += Invitation.objects.filter(
+                    pk=invitation.pk, status=InvitationStatus.SCHEDULED
+                ).update(
+                    status=InvitationStatus.SKIPPED,
+                    skip_reason=(invitation.message.reason or invitation.message.status)[:200],
+                )
+            else:
+                continue
+            rollup_signals.invitations_changed([invitation.pk])
     return changed
 
 
@@ -216,9 +221,14 @@ def send_reminders(now: datetime | None = None) -> list[Invitation]:
 def expire(now: datetime | None = None) -> int:
     """Close invitations whose link has run out; partial answers stay for the dashboard."""
     now = now or timezone.now()
-    return Invitation.objects.filter(status__in=OPEN_STATUSES, expires_at__lte=now).update(
-        status=InvitationStatus.EXPIRED
-    )
+    with transaction.atomic():
+        due = Invitation.objects.select_for_update().filter(
+            status__in=OPEN_STATUSES, expires_at__lte=now
+        )
+        ids = list(due.values_list("pk", flat=True))
+        expired = Invitation.objects.filter(pk__in=ids).update(status=InvitationStatus.EXPIRED)
+        rollup_signals.invitations_changed(ids)
+    return expired
 
 
 def sweep(now: datetime | None = None) -> dict[str, int]:

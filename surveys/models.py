@@ -299,3 +299,120 @@ class LocationManager(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} manages {self.location}"
+
+
+# -- the dashboard's roll-ups (kept by surveys.rollup; read by surveys.insight_counts) ----------
+
+# The standard survey's Likert items (migration 0002_standard_survey), in display order: the
+# items ResponseRollup has columns for (a page showing any other item reads the answers).
+STANDARD_LIKERT_CODES = (
+    "explained",
+    "listened",
+    "respect",
+    "enough_time",
+    "staff_helpful",
+    "appointment_soon",
+)
+
+
+class RollupSpan(models.IntegerChoices):
+    DAY = 1, "Day"
+    WEEK = 7, "ISO week (Monday to Sunday)"
+
+
+def _key_fk(model: type[models.Model]) -> models.ForeignKey:
+    # A copy of a key, not a relation to protect: no constraint, no index of its own.
+    return models.ForeignKey(
+        model, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+
+
+class Rollup(models.Model):
+    """Counts of raw rows per (day or week, location, provider, visit type): derived data.
+
+    A row covers `span` days from `day` (a week row starts on a Monday); every week has both
+    its day rows and its week row, so any period reads whole weeks plus a few edge days.
+    """
+
+    day = models.DateField()
+    span = models.PositiveSmallIntegerField(choices=RollupSpan.choices)
+    location = _key_fk(Location)
+    provider = _key_fk(Provider)
+    appointment_type = _key_fk(AppointmentType)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__} {self.day} +{self.span}d p{self.provider_id}"
+
+
+class ResponseRollup(Rollup):
+    """Completed responses by visit date (local) and invitation channel, with their NPS parts
+    and the standard Likert items' answers ("n") and "Always" answers ("top")."""
+
+    channel = models.CharField(max_length=10, blank=True)
+    responses = models.PositiveIntegerField(default=0)
+    nps_n = models.PositiveIntegerField(default=0)
+    promoters = models.PositiveIntegerField(default=0)
+    passives = models.PositiveIntegerField(default=0)
+    detractors = models.PositiveIntegerField(default=0)
+    explained_n = models.PositiveIntegerField(default=0)
+    explained_top = models.PositiveIntegerField(default=0)
+    listened_n = models.PositiveIntegerField(default=0)
+    listened_top = models.PositiveIntegerField(default=0)
+    respect_n = models.PositiveIntegerField(default=0)
+    respect_top = models.PositiveIntegerField(default=0)
+    enough_time_n = models.PositiveIntegerField(default=0)
+    enough_time_top = models.PositiveIntegerField(default=0)
+    staff_helpful_n = models.PositiveIntegerField(default=0)
+    staff_helpful_top = models.PositiveIntegerField(default=0)
+    appointment_soon_n = models.PositiveIntegerField(default=0)
+    appointment_soon_top = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["span", "day", "location", "provider", "appointment_type", "channel"],
+                name="one_response_rollup_per_key",
+            )
+        ]
+        # The write path replaces one provider's rows of one week.
+        indexes = [models.Index(fields=["provider", "day"], name="resp_rollup_provider_day")]
+
+
+class InvitationRollup(Rollup):
+    """Invitations by the day they were created (default time zone) and channel."""
+
+    channel = models.CharField(max_length=10, blank=True)
+    sent = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["span", "day", "location", "provider", "appointment_type", "channel"],
+                name="one_invitation_rollup_per_key",
+            )
+        ]
+        # The write path replaces one provider's rows of one week.
+        indexes = [models.Index(fields=["provider", "day"], name="inv_rollup_provider_day")]
+
+
+class AppointmentRollup(Rollup):
+    """Appointments by start day (default time zone): booked or later, confirmed or later,
+    no-shows. Only days before today are read (today's "already started" is live)."""
+
+    booked = models.PositiveIntegerField(default=0)
+    confirmed = models.PositiveIntegerField(default=0)
+    no_show = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["span", "day", "location", "provider", "appointment_type"],
+                name="one_appointment_rollup_per_key",
+            )
+        ]
+        # The write path replaces one provider's rows of one week.
+        indexes = [models.Index(fields=["provider", "day"], name="appt_rollup_provider_day")]

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from scheduling.models import Patient
-from surveys import feedback, tickets
+from surveys import feedback, rollup_signals, tickets
 from surveys.invitations import OPEN_STATUSES
 from surveys.models import (
     Answer,
@@ -78,9 +78,11 @@ def _int_or_none(value: Value) -> int | None:
 
 
 def mark_partial(invitation: Invitation) -> None:
-    Invitation.objects.filter(pk=invitation.pk, status__in=OPEN_STATUSES).update(
-        status=InvitationStatus.PARTIAL
-    )
+    with transaction.atomic():
+        Invitation.objects.filter(pk=invitation.pk, status__in=OPEN_STATUSES).update(
+            status=InvitationStatus.PARTIAL
+        )
+        rollup_signals.invitations_changed([invitation.pk])
 
 
 def complete(
@@ -96,6 +98,7 @@ def complete(
     Invitation.objects.filter(pk=response.invitation_id).update(
         status=InvitationStatus.COMPLETED, completed_at=now
     )
+    rollup_signals.invitations_changed([response.invitation_id])
     comments = feedback.analyse_response(response, now=now)
     ticket = tickets.open_ticket(response, comments, notify=notify)
     log.info(

@@ -11,7 +11,7 @@ import smtplib
 
 from celery import shared_task
 
-from surveys import invitations, tickets
+from surveys import invitations, rollup, tickets
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +39,13 @@ def survey_sweep() -> dict[str, int]:
     counts["alerts"] = alerted
     log.info("survey sweep %s", counts)
     return counts
+
+
+@shared_task(ignore_result=True)
+def rebuild_rollups(days: int = 14) -> int:
+    """Periodic safety net: recount the dashboard's roll-ups of the last `days` days (and any
+    later day) from the raw rows, in case a row changed without a signal (a bulk import, raw SQL).
+    The write paths keep them exact; this only repairs what bypassed them."""
+    written = rollup.rebuild_recent(days)
+    log.info("dashboard roll-ups rebuilt: %s rows", written)
+    return written

@@ -19,7 +19,7 @@ from django.utils import formats, timezone, translation
 from django.views.decorators.cache import never_cache
 
 from scheduling.links import BadLink, read_token
-from surveys import responses
+from surveys import responses, rollup_signals
 from surveys.invitations import OPEN_STATUSES, TOKEN_PURPOSE, link_max_age_s
 from surveys.models import Invitation, InvitationStatus, Question, QuestionKind
 from surveys.page_text import LIKERT, MAX_TEXT, text_for
@@ -149,9 +149,11 @@ def survey_page(request: HttpRequest, token: str) -> HttpResponse:
         if request.method == "POST":
             return _post(request, invitation, questions, language, text)
         if invitation.status in (InvitationStatus.SCHEDULED, InvitationStatus.SENT):
-            Invitation.objects.filter(pk=invitation.pk, status=invitation.status).update(
-                status=InvitationStatus.OPENED, opened_at=timezone.now()
-            )
+            with transaction.atomic():
+                Invitation.objects.filter(pk=invitation.pk, status=invitation.status).update(
+                    status=InvitationStatus.OPENED, opened_at=timezone.now()
+                )
+                rollup_signals.invitations_changed([invitation.pk])
         rows = _rows(questions, language, _saved_values(invitation))
         return _form(request, invitation, rows, language, text)
 
