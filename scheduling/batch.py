@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ from scheduling.suggest import (
     prepare,
     score,
 )
+
+_END = operator.itemgetter(1)  # end of a free interval (start, end, block)
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,11 @@ class Problem:
             for a, b, blk in ivs:
                 self.block_free.setdefault((p, blk.start), []).append((a, b))
         self.options = {i: self._options(i) for i in self.preps}
+        # options best first (points, then earliest, then the clinic's provider order)
+        self.ranked = {
+            i: sorted(opts, key=lambda o: (-o.points, o.lo, o.rank))
+            for i, opts in self.options.items()
+        }
 
     def _block_at(self, pid: str, minute: int) -> Block | None:
         return next((b for b in self.base.blocks.get(pid, ()) if b.start <= minute < b.end), None)
@@ -152,11 +160,18 @@ class Problem:
         """Earliest grid start of option `o` that is free and clear of the patient's `busy`."""
         prep = self.preps[i]
         length, dur, g = prep.length, prep.duration, free.grid
-        for a, b, blk in free.intervals(o.pid, o.lo, o.hi + length):
-            if blk is not o.block:
+        blk, lo, hi = o.block, o.lo, o.hi
+        ivs = free.free.get(o.pid, ())
+        # the hot loop of every search: `free.intervals` inlined, first interval ending after lo
+        for k in range(bisect.bisect_right(ivs, lo, key=_END), len(ivs)):
+            a, b, in_blk = ivs[k]
+            if a > hi:
+                break
+            if in_blk is not blk:
                 continue
-            t = free.align_up(max(a, o.lo), blk)
-            last = min(b - length, o.hi)
+            t = max(a, lo)
+            t += (blk.phase - t) % g
+            last = min(b - length, hi)
             while t <= last:
                 if not any(s < t + dur and t < e for s, e in busy):
                     return t
@@ -266,21 +281,34 @@ def first_fit_plan(pb: Problem) -> Plan:
     return plan
 
 
-def best_fit_plan(pb: Problem, order: list[int], pull: dict | None = None) -> Plan:
-    """Requests in `order`, each at its highest-valued feasible option (plus the LP's `pull`
-    towards its own choice), ties to the earliest option, then the clinic's provider order."""
-    plan, pull = pb.new_plan(), pull or {}
-    for i in order:
-        busy = pb.patient_busy(plan, i)
-        ranked = sorted(
-            pb.options[i],
-            key=lambda o: (
+def ranked_by(pb: Problem, pull: dict | None) -> dict[int, list[Option]]:
+    """Each request's options best first: points plus the LP's `pull` towards its own choice,
+    ties to the earliest option, then the clinic's provider order."""
+    if not pull:
+        return pb.ranked
+    return {
+        i: sorted(
+            opts,
+            key=lambda o, i=i: (
                 -(o.points + pull.get((i, o.pid, o.block.start, o.part), 0.0)),
                 o.lo,
                 o.rank,
             ),
         )
-        for o in ranked:
+        for i, opts in pb.options.items()
+    }
+
+
+def best_fit_plan(
+    pb: Problem, order: list[int], pull: dict | None = None, ranked: dict | None = None
+) -> Plan:
+    """Requests in `order`, each at its first feasible option in `ranked` (default
+    `ranked_by(pb, pull)`: highest-valued, plus the LP's pull)."""
+    plan = pb.new_plan()
+    ranked = ranked if ranked is not None else ranked_by(pb, pull)
+    for i in order:
+        busy = pb.patient_busy(plan, i)
+        for o in ranked[i]:
             t = pb.earliest(plan.free, i, o, busy)
             if t is not None:
                 pb.place(plan, i, Placed(o.pid, t, o.block, o.part, o.points))

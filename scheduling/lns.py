@@ -1,5 +1,14 @@
-"""Large-neighbourhood search for the batch optimiser: free a few provider-days, repair with
-a small CP-SAT interval model, keep the answer only if the exact objective does not drop.
+"""Large-neighbourhood search for the batch optimiser: free some working blocks, repair them
+with a small CP-SAT model, keep the answer only if the exact objective does not drop.
+
+Two repairs, drawn at random (`CELL_SHARE`):
+  * cell repair: which requests fill which free interval of the blocks of several providers on
+    one or two days, as an assignment model over grid cells with no start times; each interval
+    is then laid out end to end (`moves.pack_interval`). Small and fast, so it covers many
+    intervals at once and finds chains of swaps that fill the last few grid cells, which is
+    where most of the gap sits once the clinic is full;
+  * start repair: a few provider-days re-placed with an interval model that chooses start
+    times (idle time, part of day, patient overlaps exactly).
 
 Every decision is driven by the seed and by CP-SAT deterministic time, so the same input and seed
 give the same schedule; the wall-clock deadline is only a safety cap.
@@ -12,12 +21,17 @@ import time as clock
 
 from ortools.sat.python import cp_model
 
-from scheduling.batch import Placed, Plan, Problem
+from scheduling.batch import Option, Placed, Plan, Problem
+from scheduling.moves import cells_of, pack_interval
 from scheduling.slots import Block
 
 REPAIR_WORK = 0.05  # CP-SAT deterministic-time cap of one repair
 OPTION_WORK = 0.0005  # work units charged per optional interval of a repair model
 MAX_EXTRA = 8  # unplaced requests offered to one repair
+CELL_SHARE = 0.9  # share of repairs that re-choose cells rather than start times
+CELL_EXTRA = 40  # unplaced requests offered to one cell repair
+CELL_WORK = 0.05  # CP-SAT deterministic-time cap of one cell repair
+CELL_VAR_WORK = 0.0001  # work units charged per variable of a cell repair model
 
 
 def improve(
@@ -33,18 +47,33 @@ def improve(
         days.setdefault(d, []).append(p)
     day_list = sorted(days)
     size, spent, iters = 3, 0.0, 0
+    cell_size = 4
+    blocks = {(b.provider_id, b.start): b for bs in pb.base.blocks.values() for b in bs}
+    per_pday: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for key, b in sorted(blocks.items()):
+        per_pday.setdefault((b.provider_id, b.day), []).append(key)
     current = pb.objective(plan)
     while spent < budget and current < bound - 0.5:
         if clock.perf_counter() >= deadline:
             return iters, True
-        nb = _neighbourhood(pb, plan, rng, size, keys, days, day_list)
-        det, optimal, delta, n_opts = _repair(pb, plan, nb, rng, deadline)
+        if rng.random() < CELL_SHARE:
+            # the blocks of `cell_size` providers on one day
+            d = day_list[rng.randrange(len(day_list))]
+            pids = rng.sample(days[d], min(cell_size, len(days[d])))
+            nb = {key for p in pids for key in per_pday[(p, d)]}
+            det, optimal, delta, n_vars = _cell_repair(pb, plan, nb, blocks, rng, deadline)
+            cost = det + CELL_VAR_WORK * n_vars
+            cell_size = min(cell_size + 1, 12) if optimal else max(2, cell_size - 1)
+        else:
+            nb = _neighbourhood(pb, plan, rng, size, keys, days, day_list)
+            det, optimal, delta, n_opts = _repair(pb, plan, nb, rng, deadline)
+            cost = det + OPTION_WORK * n_opts
+            size = min(size + 1, 6) if optimal else max(2, size - 1)
         current += delta
-        # Each step costs its deterministic time plus a charge per optional interval for
+        # Each step costs its deterministic time plus a charge per model variable for
         # building and loading the model, which CP-SAT's deterministic time does not count.
-        spent += det + OPTION_WORK * n_opts
+        spent += cost
         iters += 1
-        size = min(size + 1, 6) if optimal else max(2, size - 1)
     return iters, False
 
 
@@ -210,3 +239,138 @@ def _repair(
     for i, pl in old.items():
         pb.place(plan, i, pl)
     return det, status == cp_model.OPTIMAL, 0, len(chosen)
+
+
+# -- cell repairs: which requests go in which free interval, decided without start times -------
+def _cell_repair(
+    pb: Problem,
+    plan: Plan,
+    nb: set[tuple[str, int]],
+    blocks: dict[tuple[str, int], Block],
+    rng: random.Random,
+    deadline: float,
+) -> tuple[float, bool, int, int]:
+    """Re-choose which requests fill the free intervals of blocks `nb` (plus some unplaced
+    ones) with a CP-SAT assignment model over grid cells, then lay each interval out end to
+    end. Sequential packing turns any choice whose cells fit into a schedule, so the model
+    needs no start times and covers many intervals at once (chains of swaps between them).
+
+    Returns (deterministic time, proved optimal, change in the objective, variables). The
+    plan changes only when the exact objective does not drop.
+    """
+    g, w = pb.base.grid, pb.w
+    ivs = [(key, a, b) for key in sorted(nb) for a, b in pb.block_free.get(key, ())]
+    members = [
+        [k for k in plan.members.get(key, ()) if a <= plan.at[k].start < b] for key, a, b in ivs
+    ]
+    lo_nb = min(blocks[key].start for key in nb)
+    hi_nb = max(blocks[key].end for key in nb)
+    provs = {p for p, _ in nb}
+    extra = [
+        i
+        for i in pb.preps
+        if i not in plan.at
+        and pb.preps[i].lo < hi_nb
+        and pb.preps[i].hi > lo_nb
+        and any(p in provs for p in pb.preps[i].providers)
+    ]
+    extra.sort(key=lambda i: -pb.w.scheduled[pb.preps[i].urgency] / cells_of(pb, i) * rng.random())
+    cands = sorted({k for ks in members for k in ks}) + extra[:CELL_EXTRA]
+    current = {k: n for n, ks in enumerate(members) for k in ks}
+
+    m = cp_model.CpModel()
+    xs: list[tuple[int, int, Option, cp_model.IntVar]] = []
+    per_req: dict[int, list] = {}
+    per_iv: dict[int, list] = {}
+    per_prov: dict[str, list] = {}
+    by_key: dict[tuple[str, int], list[int]] = {}
+    for n, (key, _, _) in enumerate(ivs):
+        by_key.setdefault(key, []).append(n)
+    for i in cands:
+        prep = pb.preps[i]
+        c = cells_of(pb, i)
+        hint = plan.at.get(i)
+        for o in pb.options[i]:
+            for n in by_key.get((o.pid, o.block.start), ()):
+                _, a, b = ivs[n]
+                if b <= o.lo or a > o.hi or b - a < prep.length:
+                    continue
+                x = m.new_bool_var("")
+                xs.append((i, n, o, x))
+                per_req.setdefault(i, []).append(x)
+                per_iv.setdefault(n, []).append((x, c, o))
+                per_prov.setdefault(o.pid, []).append((x, prep.length))
+                on = current.get(i) == n and hint is not None and hint.part == o.part
+                m.add_hint(x, on)
+        if len(per_req.get(i, ())) > 1:
+            m.add_at_most_one(per_req[i])
+    terms = [
+        (o.points - w.idle_per_minute * (cells_of(pb, i) * g - pb.preps[i].length)) * x
+        for i, _, o, x in xs
+    ]
+    for n, items in per_iv.items():
+        _, a, b = ivs[n]
+        blk = blocks[ivs[n][0]]
+
+        def up(t: int, blk: Block = blk) -> int:
+            return t + (blk.phase - t) % g
+
+        m.add(sum(c * x for x, c, _ in items) <= (up(b) - up(a)) // g)
+        for cut in (blk.noon, blk.evening):
+            if a < cut < b:  # whatever starts after the cut lies after it
+                late = [(x, c) for x, c, o in items if o.lo >= cut]
+                early = [(x, c) for x, c, o in items if o.lo < cut]
+                if late:
+                    m.add(sum(c * x for x, c in late) <= (up(b) - up(cut)) // g)
+                if early:  # the last one starting before the cut may run past it
+                    most = max(c for _, c in early)
+                    m.add(sum(c * x for x, c in early) <= (up(cut) - up(a)) // g + most - 1)
+    for pid in sorted(per_prov):
+        fixed_load = pb.existing_load.get(pid, 0) + sum(
+            pb.preps[j].length for j in plan.by_provider.get(pid, ()) if j not in current
+        )
+        over = m.new_int_var(0, 10**7, "")
+        m.add(over >= fixed_load + sum(ln * x for x, ln in per_prov[pid]) - pb.target.get(pid, 0))
+        terms.append(-w.overload_per_minute * over)
+    m.maximize(sum(terms))
+
+    solver = cp_model.CpSolver()
+    prm = solver.parameters
+    prm.num_workers, prm.random_seed = 1, rng.randrange(1 << 30)
+    prm.cp_model_probing_level, prm.symmetry_level = 0, 0
+    prm.max_deterministic_time = CELL_WORK
+    prm.max_time_in_seconds = max(0.01, deadline - clock.perf_counter())
+    status = solver.solve(m)
+    det, optimal = solver.deterministic_time, status == cp_model.OPTIMAL
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return det, optimal, 0, len(xs)
+    chosen: dict[int, list[tuple[int, Option]]] = {}
+    for i, n, o, x in xs:
+        if solver.value(x):
+            chosen.setdefault(n, []).append((i, o))
+    if all(sorted(k for k, _ in chosen.get(n, ())) == sorted(ks) for n, ks in enumerate(members)):
+        return det, optimal, 0, len(xs)  # same requests in the same intervals
+    keys = set(nb)
+    before = pb.local(plan, keys)
+    old = {k: pb.unplace(plan, k) for k in current}
+    done: list[int] = []
+    for n, (key, a, b) in enumerate(ivs):
+        seq = sorted(
+            chosen.get(n, ()),
+            key=lambda io: (io[1].lo, old[io[0]].start if io[0] in old else 0, io[0]),
+        )
+        placed = pack_interval(pb, plan, key[0], blocks[key], a, b, seq)
+        if placed is None:
+            placed = pack_interval(pb, plan, key[0], blocks[key], a, b, [(i, None) for i, _ in seq])
+        if placed is None:
+            break
+        done += placed
+    else:
+        delta = pb.local(plan, keys) - before
+        if delta >= 0:
+            return det, optimal, delta, len(xs)
+    for k in done:
+        pb.unplace(plan, k)
+    for k, pl in old.items():
+        pb.place(plan, k, pl)
+    return det, optimal, 0, len(xs)

@@ -7,7 +7,8 @@ touches, plus their providers' overload) rises:
     `MAX_VICTIMS` lowest-valued requests of that block, which is then re-placed at its best
     feasible option (or left out).
 The passes visit requests in a fixed order and stop when the shared `budget` of tries runs out,
-so the result depends only on the input.
+so the result depends only on the input. `pack_interval` lays chosen requests end to end in a
+free interval (the cell repairs of `scheduling.lns` use it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import time as clock
 
 from scheduling.batch import Option, Placed, Plan, Problem
+from scheduling.slots import Block
 
 MAX_VICTIMS = 3  # cheapest requests of a block tried as the one to evict
 
@@ -32,7 +34,7 @@ def _key(pl: Placed) -> tuple[str, int]:
 def _best_place(pb: Problem, plan: Plan, i: int, floor: int = -1) -> Placed | None:
     """Highest-valued feasible option of request `i` worth more than `floor`."""
     busy = pb.patient_busy(plan, i)
-    for o in sorted(pb.options[i], key=lambda o: (-o.points, o.lo, o.rank)):
+    for o in pb.ranked[i]:
         if o.points <= floor:
             return None
         t = pb.earliest(plan.free, i, o, busy)
@@ -77,7 +79,7 @@ def insert_pass(pb: Problem, plan: Plan, budget: list[int], deadline: float = ma
         if budget[0] <= 0 or _late(budget, deadline):
             break
         busy = pb.patient_busy(plan, i)
-        for o in sorted(pb.options[i], key=lambda o: (-o.points, o.lo, o.rank)):
+        for o in pb.ranked[i]:
             if budget[0] <= 0 or i in plan.at:
                 break
             t = pb.earliest(plan.free, i, o, busy)
@@ -138,3 +140,41 @@ def _evict(pb: Problem, plan: Plan, i: int, o: Option, j: int) -> int:
     if moved is not None:
         pb.place(plan, j, moved)
     return after - before
+
+
+# -- packing: lay requests end to end in a free interval --------------------------------------
+def cells_of(pb: Problem, i: int) -> int:
+    """Grid cells request `i` blocks when placed (length rounded up to the grid)."""
+    return -(-pb.preps[i].length // pb.base.grid)
+
+
+def pack_interval(
+    pb: Problem, plan: Plan, pid: str, blk: Block, a: int, b: int, seq: list
+) -> list[int] | None:
+    """Place `seq` [(request, option or None)] one after another in free interval [a, b) of
+    `pid`'s block `blk`, each at its earliest feasible start (any of its options in the block,
+    or the given one); None, with nothing placed, if one does not fit."""
+    g, cursor, done = pb.base.grid, a, []
+    for i, only in seq:
+        prep = pb.preps[i]
+        busy = pb.patient_busy(plan, i)
+        best = None
+        for o in [only] if only is not None else pb.options[i]:
+            if o.block is not blk:
+                continue
+            t = max(cursor, o.lo)
+            t += (blk.phase - t) % g
+            last = min(o.hi, b - prep.length)
+            while t <= last and any(s < t + prep.duration and t < e for s, e in busy):
+                t += g
+            if t <= last and (best is None or (t, -o.points) < (best[0], -best[1].points)):
+                best = (t, o)
+        if best is None:
+            for j in done:
+                pb.unplace(plan, j)
+            return None
+        t, o = best
+        pb.place(plan, i, Placed(pid, t, blk, o.part, o.points))
+        done.append(i)
+        cursor = t + prep.length
+    return done

@@ -16,16 +16,19 @@ providers, specialty, location); every visit inside its request's window; starts
 
 Search (modules): `scheduling.batch` resolves every request once into its options (provider,
 block, part of day, points) and runs first-fit and best-fit greedy schedules over them, the best
-kept; `scheduling.lns` then frees a few provider-days per step and repairs them with a small
-CP-SAT interval model, keeping the answer only if the exact objective does not drop. Every
-decision is driven by the seed and by counted work (`work_limit`: CP-SAT deterministic time plus
-a fixed charge per option and per model interval), so the same input and seed give the same
+kept; `scheduling.moves` inserts, evicts and relocates single requests; `scheduling.lns` then
+repairs a few working blocks per step with small CP-SAT models (mostly "which requests fill
+which free interval", over grid cells, laid out end to end; sometimes start times directly),
+keeping the answer only if the exact objective does not drop. Every decision is driven by the
+seed and by counted work (`work_limit`: CP-SAT deterministic time plus a fixed charge per option,
+per local-search try and per model variable), so the same input and seed give the same
 schedule; the wall-clock `time_limit` (seconds) is only a safety cap, reported in `status`.
 
 Bound (`scheduling.lp_bound`): the LP relaxation of "each request placed at most once, each
-free interval filled to at most its grid cells", by column generation with GLOP; the penalties
-are >= 0, so it bounds the objective from above. CP-SAT's own bound on the full problem is far
-looser (35-50 %), so it is not computed.
+free interval filled to at most its grid cells, also before and after local 12:00 and 17:00,
+and the minutes lost to rounding a visit up to the grid counted as idle", by column generation
+with GLOP; the argument that it stays above the objective is in that module. CP-SAT's own bound
+on the full problem is far looser (35-50 %), so it is not computed.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from scheduling.batch import Plan, Problem, best_fit_plan, first_fit_plan, orders
+from scheduling.batch import Plan, Problem, best_fit_plan, first_fit_plan, orders, ranked_by
 from scheduling.lns import improve
 from scheduling.lp_bound import upper_bound as _lp_bound
 from scheduling.moves import insert_pass, relocate_pass
@@ -46,6 +49,7 @@ from scheduling.suggest import DEFAULT_WEIGHTS, BookingRequest, Weights, explain
 
 WORK_PER_SECOND = 0.3  # work units per second of time limit (2-core machine, calibrated)
 SETUP_WORK_PER_OPTION = 5e-6  # work units charged per request option for greedy and LP
+WORK_PER_LP_ITERATION = 2e-5  # work units charged per simplex iteration of the LP bound
 MOVE_TRIALS_PER_REQUEST = 40  # local-search tries per request before the CP-SAT repairs
 WORK_PER_TRIAL = 2e-5  # work units charged per local-search try
 
@@ -79,7 +83,7 @@ def upper_bound(
     pb: Problem, time_limit: float = 5.0
 ) -> tuple[float, dict[int, float], dict[tuple, float]]:
     """LP bound (points), the LP's share placed per request, and its pull per option."""
-    bound, taken, pull, _ = _lp_bound(pb, time_limit)
+    bound, taken, pull, _, _ = _lp_bound(pb, time_limit)
     return bound, taken, pull
 
 
@@ -152,33 +156,36 @@ def optimize(
     """Best schedule found: greedy, then LNS until `work_limit` or `time_limit` (seconds).
 
     `work_limit` is in work units for the whole run (default `WORK_PER_SECOND * time_limit`):
-    a fixed charge per request option (greedy, LP) and per local-search try comes off first,
+    a fixed charge per request option (greedy, LP), per simplex iteration of the LP and per
+    local-search try comes off first,
     the CP-SAT repairs spend the rest (their deterministic time plus a charge per model
-    interval). It and fixed counts, not the clock, decide when each phase stops, so results
-    reproduce unless `status` is "time_cap". Never worse than first-fit: the first-fit
-    schedule is the starting candidate and every step is kept only if the objective does not
-    drop.
+    interval or variable). It and fixed counts, not the clock, decide when each phase stops,
+    so results reproduce unless `status` is "time_cap". Never worse than first-fit: the
+    first-fit schedule is the starting candidate and every step is kept only if the objective
+    does not drop.
     """
     began = clock.perf_counter()
     deadline = began + time_limit
     pb = Problem(clinic, requests, weights)
     if not pb.preps:
         return _result(pb, pb.new_plan(), "optimizer", 0.0, began, "empty", 0)
-    bound, taken, pull, capped = _lp_bound(pb, time_limit=max(0.5, time_limit * 0.45))
+    bound, taken, pull, capped, lp_iterations = _lp_bound(pb, max(0.5, time_limit * 0.6))
     plan = first_fit_plan(pb)
     best = pb.objective(plan)
-    variants = [(order, pull) for order in orders(pb, taken)]
+    pulled = ranked_by(pb, pull)  # sorted once, shared by the variants with the pull
+    variants = [(order, pulled) for order in orders(pb, taken)]
     if pull:  # the LP's pull usually helps; keep one variant without it
-        variants.append((variants[0][0], None))
-    for order, lp in variants:
+        variants.append((variants[0][0], pb.ranked))
+    for order, ranked in variants:
         if clock.perf_counter() > began + time_limit * 0.8:
             capped = True  # safety only: greedy variants are cheap
             break
-        other = best_fit_plan(pb, order, lp)
+        other = best_fit_plan(pb, order, ranked=ranked)
         if pb.objective(other) > best:
             plan, best = other, pb.objective(other)
     budget = WORK_PER_SECOND * time_limit if work_limit is None else work_limit
     budget -= SETUP_WORK_PER_OPTION * sum(len(o) for o in pb.options.values())
+    budget -= WORK_PER_LP_ITERATION * lp_iterations
     # local search: up to MOVE_TRIALS_PER_REQUEST tries per request, within 80 % of the budget
     planned = min(MOVE_TRIALS_PER_REQUEST * len(pb.preps), int(0.8 * budget / WORK_PER_TRIAL))
     trials = [max(0, planned)]
