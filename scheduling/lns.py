@@ -218,12 +218,7 @@ def _repair(
         terms.append(-w.overload_per_minute * over)
     m.maximize(sum(terms))
 
-    solver = cp_model.CpSolver()
-    prm = solver.parameters
-    prm.num_workers, prm.random_seed = 1, rng.randrange(1 << 30)
-    prm.cp_model_probing_level, prm.symmetry_level = 0, 0
-    prm.max_deterministic_time = REPAIR_WORK
-    prm.max_time_in_seconds = max(0.01, deadline - clock.perf_counter())
+    solver = _small_solver(rng, REPAIR_WORK, deadline)
     status = solver.solve(m)
     det = solver.deterministic_time
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -334,12 +329,7 @@ def _cell_repair(
         terms.append(-w.overload_per_minute * over)
     m.maximize(sum(terms))
 
-    solver = cp_model.CpSolver()
-    prm = solver.parameters
-    prm.num_workers, prm.random_seed = 1, rng.randrange(1 << 30)
-    prm.cp_model_probing_level, prm.symmetry_level = 0, 0
-    prm.max_deterministic_time = CELL_WORK
-    prm.max_time_in_seconds = max(0.01, deadline - clock.perf_counter())
+    solver = _small_solver(rng, CELL_WORK, deadline)
     status = solver.solve(m)
     det, optimal = solver.deterministic_time, status == cp_model.OPTIMAL
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -374,3 +364,16 @@ def _cell_repair(
     for k, pl in old.items():
         pb.place(plan, k, pl)
     return det, optimal, 0, len(xs)
+
+
+def _small_solver(rng: random.Random, work: float, deadline: float) -> cp_model.CpSolver:
+    """A CP-SAT solver for one small repair: one worker, seeded from `rng`, no probing or
+    symmetry search (their set-up costs more than such a model's search), capped by `work`
+    (deterministic time) and by the wall-clock `deadline`."""
+    solver = cp_model.CpSolver()
+    prm = solver.parameters
+    prm.num_workers, prm.random_seed = 1, rng.randrange(1 << 30)
+    prm.cp_model_probing_level, prm.symmetry_level = 0, 0
+    prm.max_deterministic_time = work
+    prm.max_time_in_seconds = max(0.01, deadline - clock.perf_counter())
+    return solver
