@@ -25,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from comms import consent
-from comms.channels.base import Channel, ChannelDisabled, DeliveryError, OutgoingMessage
+from comms.channels.base import Channel, ChannelDisabled, DeliveryError
 from comms.chunk import CAP_LOOKBACK, ChunkFacts, SentLog, claim_chunk
 from comms.delivery import channel_for
 from comms.models import (
@@ -35,6 +35,7 @@ from comms.models import (
     Purpose,
     Status,
 )
+from comms.payload import outgoing
 from comms.quiet_hours import next_allowed_time, next_time_within_caps
 from comms.segments import count_segments
 from scheduling.models import ACTIVE_STATUSES, Patient
@@ -282,45 +283,6 @@ def _finish(message: OutboundMessage, **fields) -> bool:
             message.attempts,
         )
     return bool(done)
-
-
-def outgoing(message: OutboundMessage) -> OutgoingMessage:
-    unsubscribe = None
-    if message.channel == "email":
-        from comms.links import unsubscribe_url
-
-        unsubscribe = unsubscribe_url(message.patient_id)
-    return OutgoingMessage(
-        key=message.key,
-        to=message.recipient,
-        body=message.body,
-        subject=message.subject or None,
-        html=message.html or None,
-        ics=_ics(message),
-        list_unsubscribe=unsubscribe,
-    )
-
-
-def _ics(message: OutboundMessage) -> bytes | None:
-    if (
-        message.channel != "email"
-        or message.appointment is None
-        or (message.purpose != Purpose.REMINDER)
-    ):
-        return None
-    from comms.ics import appointment_uid, build_invitation
-
-    appointment = message.appointment
-    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "localhost"
-    return build_invitation(
-        uid=appointment_uid(appointment.pk, domain),
-        start=appointment.start,
-        end=appointment.end,
-        summary=f"{appointment.appointment_type.name} with {appointment.provider.display_name}",
-        location=f"{appointment.location.name}, {appointment.location.address}",
-        attendee_email=message.recipient,
-        sequence=appointment.changes.filter(action="rescheduled").count(),
-    )
 
 
 def deliver(
