@@ -31,7 +31,6 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -105,11 +104,6 @@ def _memoised(fn: Callable[..., _T]) -> Callable[..., _T]:
         return memo[key]
 
     return wrapped
-
-
-def _span(f: Filters) -> Filters:
-    """The previous period and this one together."""
-    return replace(f, start=f.previous().start)
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -196,7 +190,7 @@ def comment_counts(f: Filters) -> dict[str, int]:
 @_memoised
 def _comment_periods(f: Filters) -> dict[bool, dict[str, int]]:
     now, before = Q(visit_date__gte=f.start), Q(visit_date__lt=f.start)
-    c = comments(_span(f)).aggregate(
+    c = comments(counts.span(f)).aggregate(
         comments=Count("id", filter=now),
         negative=Count("id", filter=now & NEGATIVE),
         before_comments=Count("id", filter=before),
