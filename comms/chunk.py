@@ -249,11 +249,12 @@ def _flush_portable(rows: Sequence[_Sent]) -> list[int]:
             )
             if done:
                 written.append(row.message_id)
+        done = set(written)
         MessageEvent.objects.bulk_create(
             [
                 MessageEvent(message_id=row.message_id, at=now, kind="sent", detail=row.provider_id)
                 for row in rows
-                if row.message_id in set(written)
+                if row.message_id in done
             ]
         )
     return written
